@@ -1,0 +1,164 @@
+/* The poll cycle; see cycle.h. */
+#include "cycle.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "expo.h"
+#include "gzip.h"
+#include "log.h"
+#include "poll.h"
+#include "procstat.h"
+
+/* The same failure repeating every cycle is logged again at most this often. */
+#define REPEAT_LOG_MS 60000
+
+int mxe_collector_init(mxe_collector *c, const mxe_config *cfg, mxe_hub *hub,
+                       volatile sig_atomic_t *stop)
+{
+    memset(c, 0, sizeof *c);
+    c->cfg = cfg;
+    c->hub = hub;
+    c->fetch = mxe_fetch_new(cfg, stop);
+    c->mirrors = mxe_mirrors_new(cfg);
+    if (!c->fetch || !c->mirrors || (hub && mxe_mirrors_start(c->mirrors) != 0)) {
+        mxe_collector_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+void mxe_collector_free(mxe_collector *c)
+{
+    mxe_mirrors_free(c->mirrors);
+    mxe_fetch_free(c->fetch);
+    mxe_snapshot_unref(c->last_good);
+    memset(c, 0, sizeof *c);
+}
+
+/* One line per failure, but a failure that repeats unchanged only once a minute. */
+static void log_failure(mxe_collector *c, const char *err, int64_t now)
+{
+    bool same = strcmp(err, c->last_error) == 0;
+    c->same_error_count = same ? c->same_error_count + 1 : 1;
+    if (!same || now - c->last_error_log_ms >= REPEAT_LOG_MS) {
+        if (same)
+            mxe_error("poll failed (%llu times in a row): %s",
+                      (unsigned long long)c->same_error_count, err);
+        else
+            mxe_error("poll failed: %s", err);
+        c->last_error_log_ms = now;
+    }
+    snprintf(c->last_error, sizeof c->last_error, "%s", err);
+}
+
+static int render_variant(mxe_view *v, mxe_expo_format fmt, int variant, const mxe_streams *streams,
+                          const mxe_exporter_stats *st, const mxe_process_stats *proc)
+{
+    mxe_buf *plain = &v->metrics[fmt][variant][MXE_ENC_IDENTITY];
+    mxe_buf *gz = &v->metrics[fmt][variant][MXE_ENC_GZIP];
+    if (mxe_expo_render(plain, fmt, streams, st, proc) != 0)
+        return -1;
+    return mxe_gzip(plain->data, plain->len, gz);
+}
+
+/* Build and publish the view for this cycle. */
+static void publish_view(mxe_collector *c, bool ok)
+{
+    mxe_view *v = mxe_view_new();
+    if (!v) {
+        mxe_error("out of memory building the view; serving the previous one");
+        return;
+    }
+    v->cycle = c->polls;
+    v->snap = mxe_snapshot_ref(c->last_good);
+    v->last_poll_ok = ok;
+    v->last_success_mono_ms = c->last_success_mono_ms;
+    v->stale_after_ms = (int64_t)(3 * c->cfg->poll_interval_s * 1000);
+    snprintf(v->last_error, sizeof v->last_error, "%s", ok ? "" : c->last_error);
+
+    mxe_mirror_stats ms;
+    mxe_mirrors_stats(c->mirrors, &ms);
+    mxe_process_stats proc;
+    bool have_proc = mxe_procstat_read(&proc) == 0;
+    mxe_exporter_stats st = {
+        .up = ok,
+        .mediamtx_version = c->version[0] ? c->version : NULL,
+        .polls_total = c->polls,
+        .poll_failures_total = c->failures,
+        .poll_duration_s = c->last_duration_s,
+        .last_success_unix = c->last_success_unix,
+        .poll_interval_s = c->cfg->poll_interval_s,
+        .redis_up = ms.redis_up,
+        .mirror_failures_redis = ms.redis_failures,
+        .mirror_failures_file = ms.file_failures,
+    };
+    int rc = 0;
+    for (int fmt = 0; fmt < 2 && rc == 0; fmt++) {
+        if (ok)
+            rc |= render_variant(v, (mxe_expo_format)fmt, MXE_VARIANT_LIVE, &c->last_good->streams,
+                                 &st, have_proc ? &proc : NULL);
+        /* The stale body: served when this cycle failed or the poll loop falls behind. */
+        mxe_exporter_stats stale = st;
+        stale.up = false;
+        rc |= render_variant(v, (mxe_expo_format)fmt, MXE_VARIANT_STALE, NULL, &stale,
+                             have_proc ? &proc : NULL);
+    }
+    if (rc != 0) {
+        mxe_error("out of memory rendering /metrics; serving the previous view");
+        mxe_view_unref(v);
+        return;
+    }
+    mxe_hub_publish(c->hub, v);
+}
+
+mxe_cycle_result mxe_collector_cycle(mxe_collector *c)
+{
+    const mxe_config *cfg = c->cfg;
+    int64_t t0 = mxe_now_mono_ms();
+    mxe_poll_result res;
+    char err[512];
+    int rc = mxe_poll_run(c->fetch, (int64_t)(cfg->timeout_s * 1000), cfg->max_response_bytes, &res,
+                          err, sizeof err);
+    int64_t t1 = mxe_now_mono_ms();
+    c->polls++;
+    c->last_duration_s = (double)(t1 - t0) / 1000.0;
+    mxe_cycle_result result = MXE_CYCLE_OK;
+    if (rc != 0) {
+        c->failures++;
+        log_failure(c, err, t1);
+        result = MXE_CYCLE_POLL_FAILED;
+    } else {
+        if (c->same_error_count)
+            mxe_info("poll recovered after %llu failed cycle(s)",
+                     (unsigned long long)c->same_error_count);
+        c->same_error_count = 0;
+        c->last_error[0] = '\0';
+        snprintf(c->version, sizeof c->version, "%s", res.version);
+        size_t n = res.streams.count;
+        mxe_snapshot *snap = mxe_snapshot_new(&res.streams, ++c->seq, mxe_now_unix(), t1);
+        if (!snap) {
+            c->failures++;
+            log_failure(c, "out of memory building the snapshot", t1);
+            result = MXE_CYCLE_POLL_FAILED;
+        } else {
+            mxe_snapshot_unref(c->last_good);
+            c->last_good = snap;
+            c->last_success_unix = snap->unix_time;
+            c->last_success_mono_ms = t1;
+            mxe_debug("poll ok: %zu streams, %llu requests, %llu bytes, %.3f s", n,
+                      (unsigned long long)res.requests, (unsigned long long)res.bytes,
+                      c->last_duration_s);
+            if (!c->hub) {
+                if (mxe_mirrors_write_now(c->mirrors, snap) != 0)
+                    result = MXE_CYCLE_MIRROR_FAILED;
+            } else {
+                mxe_mirrors_submit(c->mirrors, snap);
+            }
+        }
+    }
+    mxe_streams_free(&res.streams); /* empty unless the snapshot took it */
+    if (c->hub)
+        publish_view(c, result == MXE_CYCLE_OK);
+    return result;
+}

@@ -1,0 +1,171 @@
+/* The mirror worker; see mirrors.h. */
+#include "mirrors.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mirror_file.h"
+#include "mirror_redis.h"
+
+struct mxe_mirrors {
+    mxe_mirror_redis *redis; /* NULL when disabled */
+    char *file_path;         /* NULL when disabled */
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    mxe_snapshot *pending; /* newest snapshot not yet written */
+    bool stopping;
+    mxe_mirror_stats stats; /* under mu */
+    bool file_failing;      /* log a file outage once, and its end */
+};
+
+mxe_mirrors *mxe_mirrors_new(const mxe_config *cfg)
+{
+    mxe_mirrors *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->wake, NULL);
+    if (cfg->redis.enabled && !(m->redis = mxe_mirror_redis_new(cfg)))
+        goto fail;
+    if (cfg->json_output_path && cfg->json_output_path[0] &&
+        !(m->file_path = strdup(cfg->json_output_path)))
+        goto fail;
+    m->stats.redis_enabled = m->redis != NULL;
+    m->stats.file_enabled = m->file_path != NULL;
+    return m;
+fail:
+    mxe_mirrors_free(m);
+    return NULL;
+}
+
+/* Write both mirrors; returns 0 when every enabled one succeeded. */
+static int write_all(mxe_mirrors *m, const mxe_snapshot *snap, bool announce)
+{
+    int rc = 0;
+    char err[512];
+    if (m->file_path) {
+        bool ok = mxe_mirror_file_write(m->file_path, snap->json.data, snap->json.len, err,
+                                        sizeof err) == 0;
+        if (!ok && (!m->file_failing || announce))
+            mxe_error("file mirror: %s; the previous file is left intact", err);
+        else if (ok && m->file_failing)
+            mxe_info("file mirror: writing %s again", m->file_path);
+        else if (ok && announce)
+            mxe_info("JSON file written: %s", m->file_path);
+        m->file_failing = !ok;
+        pthread_mutex_lock(&m->mu);
+        m->stats.file_failures += !ok;
+        pthread_mutex_unlock(&m->mu);
+        rc |= ok ? 0 : -1;
+    }
+    if (m->redis) {
+        mxe_redis_result r = mxe_mirror_redis_write(m->redis, snap->json.data, snap->json.len, NULL,
+                                                    err, sizeof err);
+        if (r == MXE_REDIS_WRITTEN && announce)
+            mxe_info("%zu entries stored in Redis", snap->streams.count);
+        else if (r != MXE_REDIS_WRITTEN && announce)
+            mxe_error("redis mirror: %s", err); /* --once: say it even if not the first */
+        pthread_mutex_lock(&m->mu);
+        m->stats.redis_up = r == MXE_REDIS_WRITTEN;
+        m->stats.redis_failures += r != MXE_REDIS_WRITTEN;
+        pthread_mutex_unlock(&m->mu);
+        rc |= r == MXE_REDIS_WRITTEN ? 0 : -1;
+    }
+    if (rc == 0) {
+        pthread_mutex_lock(&m->mu);
+        m->stats.written++;
+        pthread_mutex_unlock(&m->mu);
+    }
+    return rc;
+}
+
+static void *worker(void *arg)
+{
+    mxe_mirrors *m = arg;
+    pthread_mutex_lock(&m->mu);
+    for (;;) {
+        while (!m->pending && !m->stopping)
+            pthread_cond_wait(&m->wake, &m->mu);
+        mxe_snapshot *snap = m->pending;
+        m->pending = NULL;
+        if (!snap)
+            break; /* stopping with nothing left to write */
+        pthread_mutex_unlock(&m->mu);
+        write_all(m, snap, false);
+        mxe_snapshot_unref(snap);
+        pthread_mutex_lock(&m->mu);
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+int mxe_mirrors_start(mxe_mirrors *m)
+{
+    if (!m->redis && !m->file_path)
+        return 0; /* nothing to mirror: no thread */
+    /* The worker must never take SIGTERM/SIGINT: a signal mid-write would leave the main
+     * thread's handler to run there. It inherits this mask. */
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    int rc = pthread_create(&m->thread, NULL, worker, m);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0)
+        return -1;
+    m->running = true;
+    return 0;
+}
+
+void mxe_mirrors_submit(mxe_mirrors *m, mxe_snapshot *snap)
+{
+    if (!m->running)
+        return;
+    mxe_snapshot_ref(snap);
+    pthread_mutex_lock(&m->mu);
+    mxe_snapshot *old = m->pending;
+    m->pending = snap;
+    pthread_cond_signal(&m->wake);
+    pthread_mutex_unlock(&m->mu);
+    if (old)
+        mxe_debug("mirrors: skipped snapshot %llu, a newer one replaced it",
+                  (unsigned long long)old->seq);
+    mxe_snapshot_unref(old);
+}
+
+int mxe_mirrors_write_now(mxe_mirrors *m, mxe_snapshot *snap)
+{
+    return write_all(m, snap, true);
+}
+
+void mxe_mirrors_stats(mxe_mirrors *m, mxe_mirror_stats *out)
+{
+    pthread_mutex_lock(&m->mu);
+    *out = m->stats;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void mxe_mirrors_free(mxe_mirrors *m)
+{
+    if (!m)
+        return;
+    if (m->running) {
+        pthread_mutex_lock(&m->mu);
+        m->stopping = true;
+        pthread_cond_signal(&m->wake);
+        pthread_mutex_unlock(&m->mu);
+        pthread_join(m->thread, NULL);
+    }
+    mxe_snapshot_unref(m->pending);
+    mxe_mirror_redis_free(m->redis);
+    free(m->file_path);
+    pthread_cond_destroy(&m->wake);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}

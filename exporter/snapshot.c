@@ -1,0 +1,198 @@
+/* Snapshots, views and the hub; see snapshot.h. */
+#include "snapshot.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "streams_json.h"
+
+int64_t mxe_now_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+double mxe_now_unix(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A fast 64-bit content hash for the ETag (not cryptographic: it only has to change
+ * when the document changes). Eight bytes per step. */
+static uint64_t content_hash(const char *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    for (; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3u;
+    h ^= h >> 29;
+    h *= 0xc4ceb9fe1a85ec53u;
+    return h ^ (h >> 32);
+}
+
+mxe_snapshot *mxe_snapshot_new(mxe_streams *streams, uint64_t seq, double unix_time,
+                               int64_t mono_ms)
+{
+    mxe_snapshot *s = calloc(1, sizeof *s);
+    size_t n = streams->count ? streams->count : 1;
+    if (s) {
+        s->record_off = malloc(n * sizeof *s->record_off);
+        s->record_len = malloc(n * sizeof *s->record_len);
+    }
+    if (!s || !s->record_off || !s->record_len) {
+        if (s) {
+            free(s->record_off);
+            free(s->record_len);
+            free(s);
+        }
+        mxe_streams_free(streams);
+        return NULL;
+    }
+    atomic_init(&s->refs, 1);
+    s->seq = seq;
+    s->unix_time = unix_time;
+    s->mono_ms = mono_ms;
+    s->streams = *streams;
+    memset(streams, 0, sizeof *streams);
+    if (mxe_streams_json_write(&s->json, &s->streams, s->record_off, s->record_len) != 0) {
+        mxe_snapshot_unref(s);
+        return NULL;
+    }
+    snprintf(s->etag, sizeof s->etag, "\"%016" PRIx64 "\"",
+             content_hash(s->json.data, s->json.len));
+    time_t t = (time_t)unix_time;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(s->last_modified, sizeof s->last_modified, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    return s;
+}
+
+mxe_snapshot *mxe_snapshot_ref(mxe_snapshot *s)
+{
+    if (s)
+        atomic_fetch_add(&s->refs, 1);
+    return s;
+}
+
+void mxe_snapshot_unref(mxe_snapshot *s)
+{
+    if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    mxe_streams_free(&s->streams);
+    mxe_buf_free(&s->json);
+    free(s->record_off);
+    free(s->record_len);
+    free(s);
+}
+
+long mxe_snapshot_find(const mxe_snapshot *s, const char *name, size_t len)
+{
+    const mxe_stream *st = mxe_streams_find(&s->streams, name, len);
+    return st ? (long)(st - s->streams.items) : -1;
+}
+
+mxe_view *mxe_view_new(void)
+{
+    mxe_view *v = calloc(1, sizeof *v);
+    if (v)
+        atomic_init(&v->refs, 1);
+    return v;
+}
+
+mxe_view *mxe_view_ref(mxe_view *v)
+{
+    if (v)
+        atomic_fetch_add(&v->refs, 1);
+    return v;
+}
+
+void mxe_view_unref(mxe_view *v)
+{
+    if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
+        return;
+    mxe_snapshot_unref(v->snap);
+    for (int f = 0; f < 2; f++)
+        for (int k = 0; k < 2; k++)
+            for (int e = 0; e < 2; e++)
+                mxe_buf_free(&v->metrics[f][k][e]);
+    free(v);
+}
+
+bool mxe_view_ready(const mxe_view *v, int64_t now_mono_ms)
+{
+    return v->last_success_mono_ms > 0 &&
+           now_mono_ms - v->last_success_mono_ms <= v->stale_after_ms;
+}
+
+const mxe_buf *mxe_view_metrics(const mxe_view *v, mxe_expo_format fmt, bool gzip,
+                                int64_t now_mono_ms)
+{
+    int variant = MXE_VARIANT_STALE;
+    if (v->last_poll_ok && mxe_view_ready(v, now_mono_ms) &&
+        v->metrics[fmt][MXE_VARIANT_LIVE][0].len)
+        variant = MXE_VARIANT_LIVE;
+    return &v->metrics[fmt][variant][gzip ? MXE_ENC_GZIP : MXE_ENC_IDENTITY];
+}
+
+int mxe_hub_init(mxe_hub *h)
+{
+    memset(h, 0, sizeof *h);
+    if (pthread_mutex_init(&h->mu, NULL) != 0)
+        return -1;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&h->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc != 0) {
+        pthread_mutex_destroy(&h->mu);
+        return -1;
+    }
+    return 0;
+}
+
+void mxe_hub_publish(mxe_hub *h, mxe_view *v)
+{
+    pthread_mutex_lock(&h->mu);
+    mxe_view *old = h->current;
+    h->current = v;
+    pthread_cond_broadcast(&h->changed);
+    pthread_mutex_unlock(&h->mu);
+    mxe_view_unref(old); /* outside the lock: freeing a large view takes time */
+}
+
+mxe_view *mxe_hub_acquire(mxe_hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    mxe_view *v = mxe_view_ref(h->current);
+    pthread_mutex_unlock(&h->mu);
+    return v;
+}
+
+void mxe_hub_close(mxe_hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->closing = true;
+    pthread_cond_broadcast(&h->changed);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void mxe_hub_destroy(mxe_hub *h)
+{
+    mxe_view_unref(h->current);
+    h->current = NULL;
+    pthread_cond_destroy(&h->changed);
+    pthread_mutex_destroy(&h->mu);
+}

@@ -1,0 +1,44 @@
+/* The poll cycle: poll MediaMTX → snapshot → mirrors → exposition → publish. Owns the
+ * exporter's counters. One collector per MediaMTX server (all state lives here). */
+#ifndef MXE_CYCLE_H
+#define MXE_CYCLE_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "fetch.h"
+#include "mirrors.h"
+#include "snapshot.h"
+
+typedef struct mxe_collector {
+    const mxe_config *cfg;
+    mxe_fetch *fetch;
+    mxe_mirrors *mirrors;
+    mxe_hub *hub;            /* NULL in --once mode: nothing is served */
+    mxe_snapshot *last_good; /* a reference, NULL before the first good poll */
+    uint64_t polls, failures, seq;
+    double last_duration_s, last_success_unix;
+    int64_t last_success_mono_ms;
+    char version[64];
+    char last_error[256];
+    uint64_t same_error_count; /* consecutive failures with last_error's text */
+    int64_t last_error_log_ms;
+} mxe_collector;
+
+typedef enum {
+    MXE_CYCLE_OK = 0,
+    MXE_CYCLE_POLL_FAILED = 1,
+    MXE_CYCLE_MIRROR_FAILED = 2, /* --once only: mirrors are synchronous there */
+} mxe_cycle_result;
+
+/* Set up; `hub` NULL means --once (mirrors written synchronously, nothing rendered).
+ * 0, or -1 when out of memory. */
+int mxe_collector_init(mxe_collector *c, const mxe_config *cfg, mxe_hub *hub,
+                       volatile sig_atomic_t *stop);
+mxe_cycle_result mxe_collector_cycle(mxe_collector *c);
+/* Stop the mirror worker (finishing its writes) and free everything. */
+void mxe_collector_free(mxe_collector *c);
+
+#endif

@@ -1,0 +1,37 @@
+/* The mirror worker: writes each new snapshot's JSON to the file and to Redis on its own
+ * thread, so a slow disk or a slow Redis never delays polling or /metrics. It keeps only
+ * the newest snapshot pending: when writes fall behind, older ones are skipped. */
+#ifndef MXE_MIRRORS_H
+#define MXE_MIRRORS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "snapshot.h"
+
+typedef struct mxe_mirrors mxe_mirrors;
+
+typedef struct mxe_mirror_stats {
+    bool redis_enabled;
+    bool redis_up;           /* the last Redis write succeeded */
+    bool file_enabled;
+    uint64_t redis_failures; /* failed Redis writes (skipped attempts during backoff count) */
+    uint64_t file_failures;  /* failed file writes */
+    uint64_t written;        /* snapshots fully mirrored */
+} mxe_mirror_stats;
+
+/* Mirrors as configured (either may be disabled). NULL when out of memory. */
+mxe_mirrors *mxe_mirrors_new(const mxe_config *cfg);
+/* Start the worker thread (daemon mode). 0 or -1. */
+int mxe_mirrors_start(mxe_mirrors *m);
+/* Hand a snapshot to the worker (a reference is taken); replaces one still pending. */
+void mxe_mirrors_submit(mxe_mirrors *m, mxe_snapshot *snap);
+/* Write synchronously on the calling thread (--once). 0 when every enabled mirror was
+ * written, -1 otherwise (each failure already logged). */
+int mxe_mirrors_write_now(mxe_mirrors *m, mxe_snapshot *snap);
+void mxe_mirrors_stats(mxe_mirrors *m, mxe_mirror_stats *out);
+/* Finish the write under way and the pending one, stop the worker, free. Accepts NULL. */
+void mxe_mirrors_free(mxe_mirrors *m);
+
+#endif
