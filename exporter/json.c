@@ -39,6 +39,70 @@ static bool is_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* One linear pass before jsmn, for what jsmn does not do:
+ *  - bound the nesting depth (jsmn closes a container by walking up through the closed
+ *    ones below it, which is quadratic for pathological nesting; MediaMTX nests ~6 deep);
+ *  - reject empty elements and trailing commas ([1,,2], {"a":1,}), which jsmn accepts;
+ *  - count an upper bound of the tokens (every token but the root follows one of [ { , :
+ *    outside a string), so the token array is sized once. */
+static bool is_structural(char c)
+{
+    return c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':' || c == '"' ||
+           is_space(c);
+}
+
+static int prescan(const char *s, size_t n, int *tokens, char *err, size_t errlen)
+{
+    int depth = 0, need = 1;
+    char prev = 0; /* 'v' after a value, else the last structural byte outside strings */
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (is_space(c))
+            continue;
+        bool value_start = c == '"' || c == '{' || c == '[' || !is_structural(c);
+        bool bad = (value_start && prev == 'v') || /* [1 2]: a missing comma */
+                   ((c == ',' || c == '}' || c == ']') && (prev == ',' || prev == ':')) ||
+                   (c == ',' && (prev == '[' || prev == '{' || prev == 0));
+        if (bad) {
+            snprintf(err, errlen, "invalid JSON at byte %zu", i);
+            return -1;
+        }
+        switch (c) {
+        case '"':
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\')
+                    i++;
+            prev = 'v';
+            break;
+        case '{':
+        case '[':
+            if (++depth > MXE_JSON_MAX_DEPTH) {
+                snprintf(err, errlen, "JSON nested deeper than %d levels", MXE_JSON_MAX_DEPTH);
+                return -1;
+            }
+            need++;
+            prev = c;
+            break;
+        case '}':
+        case ']':
+            depth--;
+            prev = 'v';
+            break;
+        case ',':
+        case ':':
+            need++;
+            prev = c;
+            break;
+        default: /* a primitive: consume it whole */
+            while (i + 1 < n && !is_structural(s[i + 1]))
+                i++;
+            prev = 'v';
+        }
+    }
+    *tokens = need;
+    return 0;
+}
+
 int mxe_json_parse(mxe_json *j, const char *text, size_t len, char *err, size_t errlen)
 {
     j->text = text;
@@ -48,11 +112,9 @@ int mxe_json_parse(mxe_json *j, const char *text, size_t len, char *err, size_t 
         snprintf(err, errlen, "document too large (%zu bytes)", len);
         return -1;
     }
-    /* A cheap upper bound on the tokens needed avoids re-tokenizing: every token but
-     * the root is preceded by one of , : [ { — count them once. */
-    int need = 1;
-    for (size_t i = 0; i < len; i++)
-        need += text[i] == ',' || text[i] == ':' || text[i] == '[' || text[i] == '{';
+    int need;
+    if (prescan(text, len, &need, err, errlen) != 0)
+        return -1;
     if (need > j->cap && grow(j, need) != 0) {
         snprintf(err, errlen, "out of memory for %d JSON tokens", need);
         return -1;
@@ -84,11 +146,18 @@ int mxe_json_parse(mxe_json *j, const char *text, size_t len, char *err, size_t 
     }
     /* Strict mode lets an object key go without a value ({"a"}): every key must own
      * exactly one value. */
+    j->count = n;
     for (int i = 0; i < n; i++) {
         jsmntok_t *t = &TOK(j)[i];
+        if (t->type == JSMN_PRIMITIVE && mxe_json_type_of(j, i) == MXE_JSON_INVALID) {
+            snprintf(err, errlen, "invalid JSON value at byte %d", t->start);
+            j->count = 0;
+            return -1;
+        }
         if (t->parent >= 0 && TOK(j)[t->parent].type == JSMN_OBJECT &&
             (t->type != JSMN_STRING || t->size != 1)) {
             snprintf(err, errlen, "invalid JSON object at byte %d", t->start);
+            j->count = 0;
             return -1;
         }
     }

@@ -27,7 +27,7 @@ int mxe_buf_append(mxe_buf *b, const void *data, size_t n);
 int mxe_buf_puts(mxe_buf *b, const char *s);
 int mxe_buf_putc(mxe_buf *b, char c);
 int mxe_buf_printf(mxe_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int mxe_buf_vprintf(mxe_buf *b, const char *fmt, va_list ap);
+int mxe_buf_vprintf(mxe_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Decimal text of an unsigned / signed 64-bit integer, exact. */
 int mxe_buf_u64(mxe_buf *b, uint64_t v);
 int mxe_buf_i64(mxe_buf *b, int64_t v);

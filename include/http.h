@@ -15,7 +15,7 @@ typedef struct mxe_http mxe_http;
  * request line and headers must fit in it, together with the response headers; a
  * request whose headers do not fit is answered 431. See docs/http-api.md for the exact
  * header size this admits. */
-#define MXE_HTTP_CONNECTION_MEMORY (20 * 1024)
+#define MXE_HTTP_CONNECTION_MEMORY (18 * 1024)
 
 /* Start listening as configured (listen_host/listen_port and the web_* limits).
  * Returns NULL with a message in `err` (e.g. "listen :9977: Address already in use").

@@ -9,6 +9,9 @@
 
 #include "arena.h"
 
+/* Deeper documents are rejected: MediaMTX's answers nest about six levels. */
+#define MXE_JSON_MAX_DEPTH 64
+
 typedef enum {
     MXE_JSON_OBJECT = 1,
     MXE_JSON_ARRAY,
