@@ -111,10 +111,10 @@ int mxe_buf_double(mxe_buf *b, double v)
     /* Integral values within 2^53 print as integers: the common case, and exact. */
     if (v == (double)(int64_t)v && fabs(v) < 9007199254740992.0)
         return mxe_buf_i64(b, (int64_t)v);
+    /* 15 significant digits: all a double guarantees, and a value derived by scaling
+     * (0.36 ms / 1000) prints as 0.00036, not as its binary neighbour 0.00035999999999999997. */
     char tmp[32];
     snprintf(tmp, sizeof tmp, "%.15g", v);
-    if (strtod(tmp, NULL) != v)
-        snprintf(tmp, sizeof tmp, "%.17g", v);
     return mxe_buf_puts(b, tmp);
 }
 

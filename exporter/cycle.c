@@ -13,6 +13,8 @@
 /* The same failure repeating every cycle is logged again at most this often. */
 #define REPEAT_LOG_MS 60000
 
+static void publish_view(mxe_collector *c, bool ok);
+
 int mxe_collector_init(mxe_collector *c, const mxe_config *cfg, mxe_hub *hub,
                        volatile sig_atomic_t *stop)
 {
@@ -24,6 +26,11 @@ int mxe_collector_init(mxe_collector *c, const mxe_config *cfg, mxe_hub *hub,
     if (!c->fetch || !c->mirrors || (hub && mxe_mirrors_start(c->mirrors) != 0)) {
         mxe_collector_free(c);
         return -1;
+    }
+    if (hub) { /* /metrics answers 200 (mediamtx_up 0) from the first request on */
+        snprintf(c->last_error, sizeof c->last_error, "no poll has completed yet");
+        publish_view(c, false);
+        c->last_error[0] = '\0';
     }
     return 0;
 }

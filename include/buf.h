@@ -31,8 +31,9 @@ int mxe_buf_vprintf(mxe_buf *b, const char *fmt, va_list ap) __attribute__((form
 /* Decimal text of an unsigned / signed 64-bit integer, exact. */
 int mxe_buf_u64(mxe_buf *b, uint64_t v);
 int mxe_buf_i64(mxe_buf *b, int64_t v);
-/* Shortest of %.15g / %.17g that reads back as the same double. Non-finite values are
- * written as NaN, +Inf, -Inf (Prometheus spelling); JSON writers must not pass them. */
+/* A double with 15 significant digits (%.15g; integral values as exact integers).
+ * Non-finite values are written as NaN, +Inf, -Inf (Prometheus spelling); JSON writers
+ * must not pass them. */
 int mxe_buf_double(mxe_buf *b, double v);
 /* A JSON string literal: quoted, with ", \ and control characters escaped. */
 int mxe_buf_json_string(mxe_buf *b, const char *s, size_t n);

@@ -1,0 +1,291 @@
+"""Integration-test harness: real redis-server, the MediaMTX stand-in and the exporter,
+all on 127.0.0.1 with free ports, each stopped by whoever started it.
+
+Nothing here sleeps and hopes: every wait polls for a condition with a deadline."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("MXE_SOURCE_DIR", os.path.dirname(os.path.dirname(HERE)))
+BIN = os.environ.get("MXE_BIN", os.path.join(SOURCE_DIR, "build", "mediamtx-exporter"))
+PYTHON = "/usr/bin/python3"
+STANDIN = os.path.join(SOURCE_DIR, "tests", "standin", "mediamtx_standin.py")
+
+
+def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
+    """Poll pred() until it returns a truthy value; return it, or fail after timeout."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # the condition may raise while a service comes up
+            last_exc = e
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s%s" % (
+                timeout, what, " (last error: %r)" % last_exc if last_exc else ""))
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- Redis ---------------------------------------------------------------------------------
+
+class RespError(Exception):
+    pass
+
+
+def _resp_encode(args):
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if not isinstance(a, bytes):
+            a = str(a).encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class RespConn:
+    """A minimal RESP2 client: enough for GET, TTL, SUBSCRIBE, DEBUG and friends."""
+
+    def __init__(self, port, timeout=5.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(max(65536, n))
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def read(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RespError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise RespError("bad reply %r" % line)
+
+    def cmd(self, *args):
+        self.sock.sendall(_resp_encode(args))
+        return self.read()
+
+
+class Redis:
+    """A real redis-server on a free loopback port (or a given one)."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="mxe-redis-")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+             "--appendonly", "no", "--dir", self.dir, "--logfile", os.path.join(self.dir, "log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self.cmd("PING") == "PONG", timeout=10, what="redis-server")
+        return self
+
+    def cmd(self, *args):
+        c = RespConn(self.port)
+        try:
+            return c.cmd(*args)
+        finally:
+            c.close()
+
+    def subscribe(self, channel):
+        c = RespConn(self.port)
+        assert c.cmd("SUBSCRIBE", channel)[0] == b"subscribe"
+        return c
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+
+# --- the MediaMTX stand-in -----------------------------------------------------------------
+
+class Standin:
+    """tests/standin/mediamtx_standin.py with its API and control ports."""
+
+    def __init__(self, *args):
+        self.dir = tempfile.mkdtemp(prefix="mxe-standin-")
+        portfile = os.path.join(self.dir, "ports.json")
+        self.log = open(os.path.join(self.dir, "log"), "wb")
+        self.proc = subprocess.Popen([PYTHON, STANDIN, "--port-file", portfile] + list(args),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        ports = wait_until(lambda: json.load(open(portfile)) if os.path.exists(portfile) else None,
+                           timeout=20, what="the stand-in's port file")
+        self.api_port, self.control_port = ports["api"], ports["control"]
+        self.url = "http://127.0.0.1:%d" % self.api_port
+
+    def control(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.control_port, path),
+                                     data=data, method=method)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)
+
+    def fault(self, **fault):
+        return self.control("POST", "/faults", fault)
+
+    def clear_faults(self):
+        return self.control("DELETE", "/faults")
+
+    def stats(self):
+        return self.control("GET", "/stats")
+
+    def freeze_clock(self):
+        """Counters stop advancing: successive polls see identical data."""
+        return self.control("POST", "/clock", {"freeze": True})
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- the exporter --------------------------------------------------------------------------
+
+def parse_metrics(text):
+    """Prometheus text → {series: value-string}, series being 'name{labels}' as written."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        assert series not in out, "duplicate series: " + series
+        out[series] = value
+    return out
+
+
+class Exporter:
+    """The mediamtx-exporter binary, as a daemon or with --once."""
+
+    def __init__(self, args, env=None, once=False, listen=True):
+        self.dir = tempfile.mkdtemp(prefix="mxe-exporter-")
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.port = free_port() if (listen and not once) else None
+        argv = [BIN] + list(args)
+        if self.port:
+            argv += ["--web.listen-address", "127.0.0.1:%d" % self.port]
+        if once:
+            argv.append("--once")
+        full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                full_env[k] = os.environ[k]
+        full_env.update(env or {})
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log, env=full_env)
+        if self.port:
+            wait_until(self._healthy, timeout=15, what="the exporter's /healthz")
+
+    def _healthy(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("exporter exited early (%d): %s" % (self.proc.returncode,
+                                                                      self.stderr()))
+        return self.get("/healthz")[0] == 200
+
+    def wait(self, timeout=30):
+        return self.proc.wait(timeout=timeout)
+
+    def stderr(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def get(self, path, headers=None, method="GET"):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            c.request(method, path, headers=headers or {})
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+    def metrics(self):
+        status, _, body = self.get("/metrics")
+        assert status == 200, status
+        return parse_metrics(body.decode())
+
+    def metric(self, series, default=None):
+        return float(self.metrics().get(series, default)) if default is not None else \
+            float(self.metrics()[series])
+
+    def wait_polls(self, n=2, timeout=15):
+        """Wait until n more poll cycles have completed."""
+        start = self.metric("mediamtx_exporter_polls_total")
+        wait_until(lambda: self.metric("mediamtx_exporter_polls_total") >= start + n,
+                   timeout=timeout, what="%d more poll cycles" % n)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("exporter did not stop within %s s" % timeout)
+        return self.proc.returncode
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
