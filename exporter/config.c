@@ -1274,15 +1274,18 @@ static void show_value(const mxe_config *cfg, const opt *o, mxe_buf *b)
 
 void mxe_config_log(const mxe_config *cfg)
 {
+    /* One line: easy to grep, and a restart loop does not flood the journal. */
+    mxe_buf line = MXE_BUF_INIT;
+    mxe_buf_puts(&line, "config:");
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const opt *o = &options[i];
         /* a _FILE option fills its value's field, which is logged (masked) there */
         if (o->kind == K_SECRET_FILE || (o->flags & O_NO_LOG))
             continue;
-        mxe_buf b = MXE_BUF_INIT;
-        show_value(cfg, o, &b);
-        if (mxe_buf_ok(&b))
-            mxe_info("config %s=%s", o->flag, b.data ? b.data : "");
-        mxe_buf_free(&b);
+        mxe_buf_printf(&line, " %s=", o->flag);
+        show_value(cfg, o, &line);
     }
+    if (mxe_buf_ok(&line))
+        mxe_info("%s", line.data);
+    mxe_buf_free(&line);
 }

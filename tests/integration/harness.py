@@ -11,6 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -287,5 +288,63 @@ class Exporter:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --- Prometheus ----------------------------------------------------------------------------
+
+class Prometheus:
+    """A real Prometheus (Debian's package) scraping the given targets every second."""
+
+    def __init__(self, targets, rule_files=(), scrape_interval="1s"):
+        self.dir = tempfile.mkdtemp(prefix="mxe-prometheus-")
+        self.port = free_port()
+        lines = ["global:", "  scrape_interval: %s" % scrape_interval,
+                 "  evaluation_interval: %s" % scrape_interval]
+        if rule_files:
+            lines.append("rule_files:")
+            lines += ["  - %s" % os.path.abspath(f) for f in rule_files]
+        lines += ["scrape_configs:", "  - job_name: mediamtx-exporter", "    static_configs:",
+                  "      - targets: [%s]" % ", ".join("'%s'" % t for t in targets)]
+        cfg = os.path.join(self.dir, "prometheus.yml")
+        with open(cfg, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.log = open(os.path.join(self.dir, "log"), "wb")
+        self.proc = subprocess.Popen(
+            ["prometheus", "--config.file", cfg, "--storage.tsdb.path", os.path.join(self.dir, "data"),
+             "--web.listen-address", "127.0.0.1:%d" % self.port, "--web.enable-lifecycle"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.api("/-/ready", raw=True), timeout=30, what="Prometheus ready")
+
+    def api(self, path, raw=False, **params):
+        url = "http://127.0.0.1:%d%s" % (self.port, path)
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        with urllib.request.urlopen(url, timeout=10) as r:
+            body = r.read()
+        if raw:
+            return body
+        doc = json.loads(body)
+        assert doc["status"] == "success", doc
+        return doc["data"]
+
+    def query(self, expr):
+        return self.api("/api/v1/query", query=expr)
+
+    def wait_target_up(self, timeout=30):
+        def up():
+            targets = self.api("/api/v1/targets")["activeTargets"]
+            return targets if targets and all(t["health"] == "up" for t in targets) else None
+        return wait_until(up, timeout=timeout, what="all scrape targets up")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -218,7 +218,8 @@ def test_sigterm_stops_cleanly_without_temp_files(spawn, workdir):
     mx.freeze_clock()  # counters stand still, so every cycle writes the same bytes
     out = os.path.join(workdir, "streams.json")
     ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--redis.url", "none",
-                          "--output.json", out, "--poll.interval", "0.2"])
+                          "--output.json", out, "--poll.interval", "0.5",
+                          "--mediamtx.timeout", "0.45"])
     wait_until(lambda: os.path.exists(out), what="the file")
     ex.wait_polls(2)
     t0 = time.monotonic()

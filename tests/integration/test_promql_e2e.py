@@ -1,0 +1,490 @@
+"""End-to-end proof for the Grafana dashboard and the Prometheus rules (issue 4).
+
+The stand-in (demo scenario) feeds the exporter; a real Prometheus (Debian's package,
+/usr/bin/prometheus) scrapes the exporter every second and loads the repository's rule
+files. Then every PromQL expression of grafana/dashboards/*.json (panel targets and
+template variables, with the dashboard variables substituted) and of prometheus/rules/
+is sent to Prometheus' HTTP API:
+
+- each one must parse;
+- each dashboard expression and each recording rule must return data;
+- every metric name an expression references must be one the exporter exports (or a
+  recording rule's output, or Prometheus' own `up`), so a dashboard or rule that
+  queries a metric the exporter does not have fails here;
+- Prometheus must report every rule healthy, no alert may be pending on the healthy
+  demo, and the stream-offline and API-unreachable alerts must go pending when the
+  stand-in removes a stream or fails its API.
+
+Nothing sleeps and hopes: every wait polls a condition with a deadline.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+import yaml
+
+import harness
+
+REPO = harness.SOURCE_DIR
+PROMETHEUS = "/usr/bin/prometheus"
+JOB = "mediamtx-exporter"  # the job name the alert rules expect (prometheus/prometheus.yml)
+DASHBOARDS = sorted(glob.glob(os.path.join(REPO, "grafana", "dashboards", "*.json")))
+RULE_FILES = sorted(glob.glob(os.path.join(REPO, "prometheus", "rules", "*.yml")))
+DEMO_STREAMS = {"testpattern-sport", "studio-a/main", "lobby-cam", "backstage"}
+
+# Grafana's built-in variables, as Grafana would expand them on a 1h dashboard.
+BUILTIN_VARS = {
+    "__rate_interval": "1m",
+    "__interval": "15s",
+    "__interval_ms": "15000",
+    "__range": "1h",
+    "__range_s": "3600",
+    "__range_ms": "3600000",
+}
+
+# Tokens of PromQL that look like identifiers but are not metric names.
+PROMQL_KEYWORDS = {"and", "or", "unless", "bool", "by", "without", "on", "ignoring",
+                   "group_left", "group_right", "offset", "atan2", "inf", "nan", "start", "end"}
+
+
+# --------------------------------------------------------------------------------------------
+# Extraction (pure functions; test_extractors below checks them without any service)
+# --------------------------------------------------------------------------------------------
+
+def walk_panels(panels):
+    for p in panels:
+        yield p
+        yield from walk_panels(p.get("panels", []))
+
+
+def dashboard_queries(dash, source="dashboard"):
+    """[(where, kind, expr)] for every panel target and every query variable.
+
+    kind is "panel" or "variable"."""
+    out = []
+    for p in walk_panels(dash.get("panels", [])):
+        for t in p.get("targets", []):
+            if t.get("expr"):
+                out.append(("%s: panel %r target %s" % (source, p.get("title"), t.get("refId")),
+                            "panel", t["expr"]))
+    for v in dash.get("templating", {}).get("list", []):
+        if v.get("type") != "query":
+            continue
+        q = v.get("query")
+        if isinstance(q, dict):
+            q = q.get("query")
+        if q:
+            out.append(("%s: variable $%s" % (source, v["name"]), "variable", q))
+    return out
+
+
+def dashboard_variables(dash):
+    return {v["name"]: v for v in dash.get("templating", {}).get("list", [])}
+
+
+VAR_RE = re.compile(r"\$\{(\w+)(?::[\w]+)?\}|\[\[(\w+)(?::[\w]+)?\]\]|\$(\w+)")
+
+
+def substitute(expr, values):
+    """Replace $var, ${var}, ${var:fmt} and [[var]] by values[var] or Grafana's built-ins;
+    an unknown variable raises KeyError (the dashboard would send it to Prometheus as is)."""
+    def repl(m):
+        name = m.group(1) or m.group(2) or m.group(3)
+        if name in values:
+            return values[name]
+        if name in BUILTIN_VARS:
+            return BUILTIN_VARS[name]
+        raise KeyError("unknown dashboard variable $%s in %r" % (name, expr))
+    return VAR_RE.sub(repl, expr)
+
+
+def variable_query_to_promql(q):
+    """Grafana's Prometheus variable query → (promql, label or None).
+
+    label_values(sel, label) → "count by (label) (sel)", whose results carry the values;
+    label_values(label) → "count by (label) ({label!=""})"; query_result(e) → e."""
+    q = q.strip()
+    m = re.fullmatch(r"label_values\((.*),\s*(\w+)\s*\)", q, re.S)
+    if m:
+        return "count by (%s) (%s)" % (m.group(2), m.group(1).strip()), m.group(2)
+    m = re.fullmatch(r"label_values\(\s*(\w+)\s*\)", q)
+    if m:
+        return 'count by (%s) ({%s!=""})' % (m.group(1), m.group(1)), m.group(1)
+    m = re.fullmatch(r"query_result\((.*)\)", q, re.S)
+    if m:
+        return m.group(1), None
+    raise AssertionError("unsupported variable query %r" % q)
+
+
+def rule_queries(path):
+    """[(where, kind, name, expr)] for every rule of a rule file; kind is record or alert."""
+    with open(path) as f:
+        doc = yaml.safe_load(f)
+    out = []
+    for g in doc.get("groups", []):
+        for r in g.get("rules", []):
+            kind = "record" if "record" in r else "alert"
+            name = r.get("record") or r.get("alert")
+            out.append(("%s: %s %s" % (os.path.basename(path), kind, name), kind, name,
+                        r["expr"]))
+    return out
+
+
+_STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+_CLAUSE_RE = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+# a whole identifier (not a prefix of a longer one) that is not a function call
+_IDENT_RE = re.compile(r"(?<![\w:.])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![\w:])(?!\s*\()")
+
+
+def referenced_metrics(expr):
+    """Metric names a PromQL expression selects (functions, keywords and labels left out)."""
+    s = _STRING_RE.sub(" ", expr)
+    s = re.sub(r"\{[^}]*\}", " ", s)          # label matchers
+    s = re.sub(r"\[[^\]]*\]", " ", s)         # range and subquery windows
+    s = _CLAUSE_RE.sub(" ", s)                # by (...), on (...), group_left (...)
+    s = re.sub(r"\boffset\s+-?[\w.]+", " ", s)
+    s = re.sub(r"@\s*[\w.()]+", " ", s)
+    names = set()
+    for m in _IDENT_RE.finditer(s):
+        if m.group(1).lower() not in PROMQL_KEYWORDS:
+            names.add(m.group(1))
+    return names
+
+
+def test_extractors():
+    """The helpers above, on known inputs (runs without any service)."""
+    assert referenced_metrics(
+        'sum without (path) (rate(mediamtx_stream_received_bytes_total{path=~"a|b"}[1m])) * 8'
+    ) == {"mediamtx_stream_received_bytes_total"}
+    assert referenced_metrics(
+        "(max_over_time(mediamtx_stream_ready[1h]) == 1) unless on (instance, job, path) "
+        "(mediamtx_stream_ready == 1) and on (instance, job) (mediamtx_up == 1)"
+    ) == {"mediamtx_stream_ready", "mediamtx_up"}
+    assert referenced_metrics("time() - mediamtx_exporter_last_success_timestamp_seconds > 60"
+                              ) == {"mediamtx_exporter_last_success_timestamp_seconds"}
+    assert referenced_metrics('up{job="x"} == 0 or vector(1e3) > Inf') == {"up"}
+    assert referenced_metrics("a:b:rate1m offset 5m / ignoring(x) group_left(y) c") == {
+        "a:b:rate1m", "c"}
+    assert substitute('x{instance=~"$instance",path=~"${stream}"}[$__rate_interval]',
+                      {"instance": "i", "stream": ".*"}) == 'x{instance=~"i",path=~".*"}[1m]'
+    with pytest.raises(KeyError):
+        substitute("x{a=~\"$nosuchvar\"}", {})
+    assert variable_query_to_promql('label_values(m{instance=~"$instance"}, path)') == (
+        'count by (path) (m{instance=~"$instance"})', "path")
+    assert variable_query_to_promql("label_values(instance)") == (
+        'count by (instance) ({instance!=""})', "instance")
+
+
+def test_artefacts_present():
+    """The dashboard and rules this test is about exist and have queries to check."""
+    assert DASHBOARDS, "no dashboard in grafana/dashboards/"
+    assert RULE_FILES, "no rule file in prometheus/rules/"
+    for path in DASHBOARDS:
+        with open(path) as f:
+            dash = json.load(f)
+        panels = [p for p in walk_panels(dash["panels"]) if p.get("type") != "row"]
+        without = [p.get("title") for p in panels if not any(t.get("expr") for t in p.get("targets", []))]
+        assert not without, "%s: panels without a PromQL target: %s" % (path, without)
+        assert len(dashboard_queries(dash)) > len(panels)
+    for path in RULE_FILES:
+        assert rule_queries(path), path
+
+
+# --------------------------------------------------------------------------------------------
+# Prometheus
+# --------------------------------------------------------------------------------------------
+
+class Prometheus:
+    """A real Prometheus on a free loopback port, with its data in a temp directory."""
+
+    def __init__(self, scrape_target, rule_files):
+        self.dir = tempfile.mkdtemp(prefix="mxe-prometheus-")
+        self.port = harness.free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        config = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
+                       "evaluation_interval": "1s"},
+            "rule_files": list(rule_files),
+            "scrape_configs": [{"job_name": JOB,
+                                "static_configs": [{"targets": [scrape_target]}]}],
+        }
+        self.config_path = os.path.join(self.dir, "prometheus.yml")
+        with open(self.config_path, "w") as f:
+            yaml.safe_dump(config, f)
+        self.log_path = os.path.join(self.dir, "prometheus.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [PROMETHEUS, "--config.file=" + self.config_path,
+             "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
+             "--storage.tsdb.retention.time=1h",
+             "--web.listen-address=127.0.0.1:%d" % self.port,
+             "--log.level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        harness.wait_until(self._ready, timeout=30, interval=0.1, what="Prometheus /-/ready")
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("prometheus exited (%d): %s" % (self.proc.returncode,
+                                                                  self.log_tail()))
+        with urllib.request.urlopen(self.url + "/-/ready", timeout=5) as r:
+            return r.status == 200
+
+    def log_tail(self, n=4000):
+        with open(self.log_path, "rb") as f:
+            return f.read()[-n:].decode("utf-8", "replace")
+
+    def api(self, path, **params):
+        """GET /api/v1/<path>; returns the decoded body also for 4xx (bad_data) answers."""
+        url = "%s/api/v1/%s?%s" % (self.url, path, urllib.parse.urlencode(params, doseq=True))
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            return json.load(e)
+
+    def query(self, expr):
+        return self.api("query", query=expr)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    """Stand-in (demo) → exporter → Prometheus with the repository's rules."""
+    if not os.access(PROMETHEUS, os.X_OK):
+        pytest.fail("%s is missing: install Debian's prometheus package" % PROMETHEUS)
+    started = []
+    try:
+        standin = harness.Standin("--scenario", "demo")
+        started.append(standin)
+        exporter = harness.Exporter(["--mediamtx.api-url", standin.url, "--redis.url", "none",
+                                     "--output.json", "", "--poll.interval", "0.5",
+                                     "--mediamtx.timeout", "0.4s"])
+        started.append(exporter)
+        target = "127.0.0.1:%d" % exporter.port
+        prom = Prometheus(target, RULE_FILES)
+        started.append(prom)
+
+        def target_up():
+            active = prom.api("targets")["data"]["activeTargets"]
+            return len(active) == 1 and active[0]["health"] == "up"
+        harness.wait_until(target_up, timeout=30, interval=0.2,
+                           what="the exporter target to be up in Prometheus")
+        exported = {s.split("{", 1)[0] for s in exporter.metrics()}
+        yield {"standin": standin, "exporter": exporter, "prom": prom, "instance": target,
+               "exported": exported}
+    finally:
+        for obj in reversed(started):
+            obj.close()
+
+
+def check_until_clean(check, timeout=90, interval=1.0):
+    """Run check() → list of problems until it returns none or the deadline passes;
+    return the last list (rate() and the recording rules need a few scrapes first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problems = check()
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        time.sleep(interval)
+
+
+def known_metrics(stack):
+    """Names an expression may select: the exporter's families (as scraped from its
+    /metrics, with the suffixes of counters), Prometheus' `up`, and recording rules."""
+    names = set(stack["exported"]) | {"up"}
+    for path in RULE_FILES:
+        names |= {name for _, kind, name, _ in rule_queries(path) if kind == "record"}
+    return names
+
+
+def dashboard_problems(stack, queries, values):
+    """Problems of dashboard queries [(where, kind, expr)]: unknown variable, unknown metric,
+    parse error, no data."""
+    prom, known = stack["prom"], known_metrics(stack)
+    problems = []
+    for where, kind, raw in queries:
+        try:
+            expr = substitute(raw, values)
+        except KeyError as e:
+            problems.append("%s: %s" % (where, e))
+            continue
+        label = None
+        if kind == "variable":
+            expr, label = variable_query_to_promql(expr)
+        unknown = referenced_metrics(expr) - known
+        if unknown:
+            problems.append("%s: queries %s, which the exporter does not export: %s"
+                            % (where, ", ".join(sorted(unknown)), raw))
+            continue
+        r = prom.query(expr)
+        if r.get("status") != "success":
+            problems.append("%s: Prometheus rejects %r: %s" % (where, expr, r.get("error")))
+        elif not r["data"]["result"]:
+            problems.append("%s: no data for %r" % (where, expr))
+        elif label and not all(s["metric"].get(label) for s in r["data"]["result"]):
+            problems.append("%s: label %s missing in %r" % (where, label, expr))
+    return problems
+
+
+def variable_values(stack):
+    # Grafana's Prometheus datasource interpolates a multi-value variable as a regex
+    # alternation of values whose regex metacharacters are escaped, and doubles the
+    # backslash because the regex sits in a PromQL string: 127\\.0\\.0\\.1:9977.
+    return {"instance": re.escape(stack["instance"]).replace("\\", "\\\\"),
+            "stream": ".*", "datasource": "n/a"}
+
+
+# --------------------------------------------------------------------------------------------
+# The checks
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=os.path.basename)
+def test_dashboard_queries_parse_and_return_data(stack, path):
+    with open(path) as f:
+        dash = json.load(f)
+    queries = dashboard_queries(dash, os.path.basename(path))
+    problems = check_until_clean(lambda: dashboard_problems(stack, queries,
+                                                            variable_values(stack)))
+    assert not problems, "dashboard queries that fail:\n  " + "\n  ".join(problems)
+
+
+def test_a_query_for_a_missing_metric_fails(stack):
+    """The check above would catch a panel that queries something the exporter lacks."""
+    bad = [("canary: panel 'bogus'", "panel",
+            'rate(mediamtx_stream_bogus_bytes_total{instance=~"$instance"}[$__rate_interval])'),
+           ("canary: panel 'typo'", "panel", 'mediamtx_stream_readers{path=~"$strem"}'),
+           ("canary: panel 'no data'", "panel", 'mediamtx_stream_readers{path="no-such-path"}')]
+    problems = dashboard_problems(stack, bad, variable_values(stack))
+    assert len(problems) == 3, problems
+    assert "mediamtx_stream_bogus_bytes_total" in problems[0]
+    assert "$strem" in problems[1]
+    assert "no data" in problems[2]
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=os.path.basename)
+def test_dashboard_variables_resolve(stack, path):
+    """$instance lists the exporter's instance; $stream (scoped by it) every demo stream."""
+    with open(path) as f:
+        dash = json.load(f)
+    variables = dashboard_variables(dash)
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    prom = stack["prom"]
+    found = {}
+    for name in ("instance", "stream"):
+        v = variables[name]
+        assert v["type"] == "query" and v["multi"] and v["includeAll"], name
+        q = v["query"]["query"] if isinstance(v["query"], dict) else v["query"]
+        expr, label = variable_query_to_promql(substitute(q, variable_values(stack)))
+        r = prom.query(expr)
+        assert r["status"] == "success", (name, r)
+        found[name] = {s["metric"][label] for s in r["data"]["result"]}
+    assert found["instance"] == {stack["instance"]}
+    assert found["stream"] == DEMO_STREAMS
+
+
+def test_rule_expressions_parse_and_return_data(stack):
+    prom, known = stack["prom"], known_metrics(stack)
+
+    def problems():
+        out = []
+        for path in RULE_FILES:
+            for where, kind, name, expr in rule_queries(path):
+                unknown = referenced_metrics(expr) - known
+                if unknown:
+                    out.append("%s: queries %s, which the exporter does not export"
+                               % (where, ", ".join(sorted(unknown))))
+                    continue
+                r = prom.query(expr)
+                if r.get("status") != "success":
+                    out.append("%s: Prometheus rejects it: %s" % (where, r.get("error")))
+                elif kind == "record":
+                    if not r["data"]["result"]:
+                        out.append("%s: no data" % where)
+                    elif not prom.query(name)["data"]["result"]:
+                        out.append("%s: the recorded series %s has no data" % (where, name))
+                else:
+                    # An alert's expression is empty while nothing is wrong; each series
+                    # it selects must have data instead.
+                    for metric in sorted(referenced_metrics(expr)):
+                        if not prom.query(metric)["data"]["result"]:
+                            out.append("%s: no data for %s" % (where, metric))
+        return out
+
+    left = check_until_clean(problems)
+    assert not left, "rule expressions that fail:\n  " + "\n  ".join(left)
+
+
+def test_prometheus_evaluates_every_rule_healthy(stack):
+    prom = stack["prom"]
+    expected = {name for path in RULE_FILES for _, _, name, _ in rule_queries(path)}
+
+    def problems():
+        groups = prom.api("rules")["data"]["groups"]
+        rules = {r["name"]: r for g in groups for r in g["rules"]}
+        out = ["%s: not loaded" % n for n in sorted(expected - set(rules))]
+        for name, r in sorted(rules.items()):
+            if r.get("health") != "ok":
+                out.append("%s: health %s %s" % (name, r.get("health"), r.get("lastError", "")))
+        return out
+
+    left = check_until_clean(problems, timeout=30)
+    assert not left, "\n".join(left)
+
+
+def test_no_alert_on_the_healthy_demo(stack):
+    prom = stack["prom"]
+    # the rules have been evaluated on a few seconds of data by now (tests above)
+    r = prom.query("ALERTS")
+    assert r["status"] == "success"
+    assert r["data"]["result"] == [], "alerts on healthy data: %s" % [
+        s["metric"] for s in r["data"]["result"]]
+
+
+def alert_states(prom, alertname):
+    r = prom.query('ALERTS{alertname="%s"}' % alertname)
+    return {(s["metric"].get("path"), s["metric"]["alertstate"]) for s in r["data"]["result"]}
+
+
+def test_alerts_react_to_the_standin(stack):
+    """A stream that disappears puts MediaMTXStreamOffline in pending for that stream; an
+    API that fails turns that into MediaMTXAPIUnreachable (and silences the stream alert)."""
+    prom, standin = stack["prom"], stack["standin"]
+    try:
+        standin.control("DELETE", "/paths/testpattern-sport")
+        harness.wait_until(
+            lambda: ("testpattern-sport", "pending") in alert_states(prom, "MediaMTXStreamOffline"),
+            timeout=30, interval=0.2, what="MediaMTXStreamOffline pending for testpattern-sport")
+        assert alert_states(prom, "MediaMTXStreamOffline") == {("testpattern-sport", "pending")}
+
+        standin.fault(kind="status", status=500)
+        harness.wait_until(
+            lambda: (None, "pending") in alert_states(prom, "MediaMTXAPIUnreachable"),
+            timeout=30, interval=0.2, what="MediaMTXAPIUnreachable pending")
+        harness.wait_until(lambda: not alert_states(prom, "MediaMTXStreamOffline"),
+                           timeout=30, interval=0.2,
+                           what="MediaMTXStreamOffline silenced while the API is down")
+    finally:
+        standin.clear_faults()
+        standin.control("POST", "/reset")
+    harness.wait_until(lambda: prom.query("ALERTS")["data"]["result"] == [],
+                       timeout=30, interval=0.2, what="every alert to clear after the reset")
