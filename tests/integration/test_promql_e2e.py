@@ -296,13 +296,23 @@ def stack():
             obj.close()
 
 
-def check_until_clean(check, timeout=90, interval=1.0):
-    """Run check() → list of problems until it returns none or the deadline passes;
-    return the last list (rate() and the recording rules need a few scrapes first)."""
+class Problem(str):
+    """A failed check. Missing data may come with more scrapes (rate() and the recording
+    rules need a few); a parse error or an unknown metric will not (permanent)."""
+    permanent = True
+
+
+class NoDataYet(Problem):
+    permanent = False
+
+
+def check_until_clean(check, timeout=60, interval=1.0):
+    """Run check() → list of Problems until none is left that more scrapes could solve,
+    or the deadline passes; return the last list."""
     deadline = time.monotonic() + timeout
     while True:
         problems = check()
-        if not problems or time.monotonic() >= deadline:
+        if all(p.permanent for p in problems) or time.monotonic() >= deadline:
             return problems
         time.sleep(interval)
 
@@ -325,23 +335,24 @@ def dashboard_problems(stack, queries, values):
         try:
             expr = substitute(raw, values)
         except KeyError as e:
-            problems.append("%s: %s" % (where, e))
+            problems.append(Problem("%s: %s" % (where, e)))
             continue
         label = None
         if kind == "variable":
             expr, label = variable_query_to_promql(expr)
         unknown = referenced_metrics(expr) - known
         if unknown:
-            problems.append("%s: queries %s, which the exporter does not export: %s"
-                            % (where, ", ".join(sorted(unknown)), raw))
+            problems.append(Problem("%s: queries %s, which the exporter does not export: %s"
+                                    % (where, ", ".join(sorted(unknown)), raw)))
             continue
         r = prom.query(expr)
         if r.get("status") != "success":
-            problems.append("%s: Prometheus rejects %r: %s" % (where, expr, r.get("error")))
+            problems.append(Problem("%s: Prometheus rejects %r: %s"
+                                    % (where, expr, r.get("error"))))
         elif not r["data"]["result"]:
-            problems.append("%s: no data for %r" % (where, expr))
+            problems.append(NoDataYet("%s: no data for %r" % (where, expr)))
         elif label and not all(s["metric"].get(label) for s in r["data"]["result"]):
-            problems.append("%s: label %s missing in %r" % (where, label, expr))
+            problems.append(Problem("%s: label %s missing in %r" % (where, label, expr)))
     return problems
 
 
@@ -411,23 +422,24 @@ def test_rule_expressions_parse_and_return_data(stack):
             for where, kind, name, expr in rule_queries(path):
                 unknown = referenced_metrics(expr) - known
                 if unknown:
-                    out.append("%s: queries %s, which the exporter does not export"
-                               % (where, ", ".join(sorted(unknown))))
+                    out.append(Problem("%s: queries %s, which the exporter does not export"
+                                       % (where, ", ".join(sorted(unknown)))))
                     continue
                 r = prom.query(expr)
                 if r.get("status") != "success":
-                    out.append("%s: Prometheus rejects it: %s" % (where, r.get("error")))
+                    out.append(Problem("%s: Prometheus rejects it: %s" % (where, r.get("error"))))
                 elif kind == "record":
                     if not r["data"]["result"]:
-                        out.append("%s: no data" % where)
+                        out.append(NoDataYet("%s: no data" % where))
                     elif not prom.query(name)["data"]["result"]:
-                        out.append("%s: the recorded series %s has no data" % (where, name))
+                        out.append(NoDataYet("%s: the recorded series %s has no data"
+                                             % (where, name)))
                 else:
                     # An alert's expression is empty while nothing is wrong; each series
                     # it selects must have data instead.
                     for metric in sorted(referenced_metrics(expr)):
                         if not prom.query(metric)["data"]["result"]:
-                            out.append("%s: no data for %s" % (where, metric))
+                            out.append(NoDataYet("%s: no data for %s" % (where, metric)))
         return out
 
     left = check_until_clean(problems)
@@ -441,10 +453,12 @@ def test_prometheus_evaluates_every_rule_healthy(stack):
     def problems():
         groups = prom.api("rules")["data"]["groups"]
         rules = {r["name"]: r for g in groups for r in g["rules"]}
-        out = ["%s: not loaded" % n for n in sorted(expected - set(rules))]
+        out = [Problem("%s: not loaded" % n) for n in sorted(expected - set(rules))]
         for name, r in sorted(rules.items()):
-            if r.get("health") != "ok":
-                out.append("%s: health %s %s" % (name, r.get("health"), r.get("lastError", "")))
+            if r.get("health") != "ok":  # "unknown" until the first evaluation, then "err"
+                kind = NoDataYet if r.get("health") == "unknown" else Problem
+                out.append(kind("%s: health %s %s"
+                                % (name, r.get("health"), r.get("lastError", ""))))
         return out
 
     left = check_until_clean(problems, timeout=30)
