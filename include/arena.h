@@ -11,7 +11,10 @@ typedef struct mxe_arena {
     size_t total; /* bytes handed out, for accounting and caps */
 } mxe_arena;
 
-#define MXE_ARENA_INIT {NULL, 0}
+#define MXE_ARENA_INIT                                                                             \
+    {                                                                                              \
+        NULL, 0                                                                                    \
+    }
 
 /* n bytes aligned for any type, or NULL when out of memory. Owned by the arena. */
 void *mxe_arena_alloc(mxe_arena *a, size_t n);

@@ -19,7 +19,10 @@ typedef struct mxe_buf {
     bool failed; /* sticky: an append failed (out of memory or over max) */
 } mxe_buf;
 
-#define MXE_BUF_INIT {NULL, 0, 0, 0, false}
+#define MXE_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0, 0, false                                                                       \
+    }
 
 /* Ensure room for `extra` more bytes (plus NUL). 0 on success, -1 on failure. */
 int mxe_buf_reserve(mxe_buf *b, size_t extra);

@@ -25,7 +25,10 @@ typedef struct mxe_collect {
     mxe_json json; /* token storage reused across pages */
 } mxe_collect;
 
-#define MXE_COLLECT_INIT {0}
+#define MXE_COLLECT_INIT                                                                           \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /* Add one page of /v3/paths/list. Stores the page count the server reported in
  * *page_count. 0 on success; -1 with a reason in err (the page is rejected whole). */

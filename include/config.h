@@ -30,21 +30,21 @@ typedef struct mxe_config {
     char *bearer_token; /* NULL for none */
     char *ca_file;      /* NULL: system CAs */
     bool insecure_skip_verify;
-    double timeout_s;           /* bounds one whole poll cycle */
-    size_t max_response_bytes;  /* per-response cap */
-    double poll_interval_s;     /* > timeout_s */
+    double timeout_s;          /* bounds one whole poll cycle */
+    size_t max_response_bytes; /* per-response cap */
+    double poll_interval_s;    /* > timeout_s */
     /* Redis */
     char *redis_url; /* as given, password masked when logged */
     mxe_redis_target redis;
     char *redis_key;
-    char *redis_channel; /* "" disables publishing */
+    char *redis_channel;  /* "" disables publishing */
     unsigned redis_ttl_s; /* 0 = no expiry */
     /* file */
     char *json_output_path; /* "" disables */
     /* HTTP server */
-    char *listen_address;  /* as given, e.g. ":9977", "127.0.0.1:9977", "[::1]:9977" */
-    char *listen_host;     /* NULL = all interfaces (IPv4 and IPv6) */
-    int listen_port;       /* 0 = any free port (tests) */
+    char *listen_address; /* as given, e.g. ":9977", "127.0.0.1:9977", "[::1]:9977" */
+    char *listen_host;    /* NULL = all interfaces (IPv4 and IPv6) */
+    int listen_port;      /* 0 = any free port (tests) */
     unsigned web_max_connections;
     unsigned web_max_connections_per_ip;
     unsigned web_connection_timeout_s;

@@ -22,8 +22,8 @@ void mxe_fetch_free(mxe_fetch *f);
  * `deadline_mono_ms` (CLOCK_MONOTONIC) and the body may not exceed `max_bytes`.
  * Returns the HTTP status (200, 404, …), or -1 on a transport error with the reason in
  * err (curl's own text, or "response larger than the 64 MiB cap"). */
-long mxe_fetch_get(mxe_fetch *f, const char *path_query, int64_t deadline_mono_ms,
-                   size_t max_bytes, mxe_buf *body, char *err, size_t errlen);
+long mxe_fetch_get(mxe_fetch *f, const char *path_query, int64_t deadline_mono_ms, size_t max_bytes,
+                   mxe_buf *body, char *err, size_t errlen);
 
 /* Requests sent and TCP connections opened so far (keep-alive proof for tests/bench). */
 uint64_t mxe_fetch_requests(const mxe_fetch *f);

@@ -31,7 +31,10 @@ typedef struct mxe_json {
     int cap;      /* tokens allocated */
 } mxe_json;
 
-#define MXE_JSON_INIT {NULL, 0, NULL, 0, 0}
+#define MXE_JSON_INIT                                                                              \
+    {                                                                                              \
+        NULL, 0, NULL, 0, 0                                                                        \
+    }
 
 /* Tokenize text[0..len) (not copied: it must outlive the walk). The root must be an
  * object or array spanning the whole text but for surrounding white space. 0 on
@@ -57,8 +60,8 @@ int mxe_json_get(const mxe_json *j, int obj, const char *key);
 int mxe_json_fields(const mxe_json *j, int obj, const char *const *keys, int nkeys, int *vals);
 
 /* Typed reads: 0 on success, -1 when t has another type or an unrepresentable value. */
-int mxe_json_u64(const mxe_json *j, int t, uint64_t *out);   /* exact, 0 … 2^64−1 */
-int mxe_json_double(const mxe_json *j, int t, double *out);  /* finite */
+int mxe_json_u64(const mxe_json *j, int t, uint64_t *out);  /* exact, 0 … 2^64−1 */
+int mxe_json_double(const mxe_json *j, int t, double *out); /* finite */
 int mxe_json_bool(const mxe_json *j, int t, bool *out);
 /* Unescaped, NUL-terminated copy in the arena (embedded NULs rejected). */
 int mxe_json_str(const mxe_json *j, int t, mxe_arena *a, const char **out);

@@ -7,7 +7,6 @@
 /* Write data[0..len) to `path` through a temporary file in the same directory (fsync,
  * rename, fsync of the directory). On failure the old file is untouched, no temporary
  * file is left, and err holds the cause with strerror text. 0 or -1. */
-int mxe_mirror_file_write(const char *path, const char *data, size_t len, char *err,
-                          size_t errlen);
+int mxe_mirror_file_write(const char *path, const char *data, size_t len, char *err, size_t errlen);
 
 #endif

@@ -7,12 +7,12 @@
 #include <stdint.h>
 
 typedef struct mxe_process_stats {
-    double cpu_seconds_total;   /* user + system */
-    uint64_t resident_bytes;    /* RSS */
-    uint64_t virtual_bytes;     /* VSZ */
-    double start_time_unix;     /* process start, seconds since the epoch */
+    double cpu_seconds_total; /* user + system */
+    uint64_t resident_bytes;  /* RSS */
+    uint64_t virtual_bytes;   /* VSZ */
+    double start_time_unix;   /* process start, seconds since the epoch */
     uint64_t open_fds;
-    uint64_t max_fds;           /* soft RLIMIT_NOFILE */
+    uint64_t max_fds; /* soft RLIMIT_NOFILE */
 } mxe_process_stats;
 
 /* Read the current values for this process. 0 on success, -1 when /proc is unreadable

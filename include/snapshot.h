@@ -21,15 +21,15 @@
 
 typedef struct mxe_snapshot {
     atomic_uint refs;
-    uint64_t seq;             /* 1 for the first successful poll, then +1 each */
-    double unix_time;         /* when the poll completed */
-    int64_t mono_ms;          /* the same instant on CLOCK_MONOTONIC */
-    mxe_streams streams;      /* sorted by name */
-    mxe_buf json;             /* the JSON array */
-    size_t *record_off;       /* streams.count offsets of each record inside json */
-    size_t *record_len;       /* and their lengths */
-    char etag[24];            /* quoted strong ETag of json */
-    char last_modified[40];   /* IMF-fixdate of unix_time */
+    uint64_t seq;           /* 1 for the first successful poll, then +1 each */
+    double unix_time;       /* when the poll completed */
+    int64_t mono_ms;        /* the same instant on CLOCK_MONOTONIC */
+    mxe_streams streams;    /* sorted by name */
+    mxe_buf json;           /* the JSON array */
+    size_t *record_off;     /* streams.count offsets of each record inside json */
+    size_t *record_len;     /* and their lengths */
+    char etag[24];          /* quoted strong ETag of json */
+    char last_modified[40]; /* IMF-fixdate of unix_time */
 } mxe_snapshot;
 
 /* Build a snapshot from `streams` (taken over: the caller's struct is emptied).
@@ -47,12 +47,12 @@ enum { MXE_ENC_IDENTITY = 0, MXE_ENC_GZIP = 1 };
 
 typedef struct mxe_view {
     atomic_uint refs;
-    uint64_t cycle;                 /* poll cycles run so far */
-    mxe_snapshot *snap;             /* last good poll, NULL before the first; a reference */
-    bool last_poll_ok;              /* the cycle that built this view succeeded */
-    int64_t last_success_mono_ms;   /* CLOCK_MONOTONIC ms of the last good poll, 0 = never */
-    int64_t stale_after_ms;         /* three poll intervals */
-    char last_error[256];           /* why the last poll failed, "" when it did not */
+    uint64_t cycle;               /* poll cycles run so far */
+    mxe_snapshot *snap;           /* last good poll, NULL before the first; a reference */
+    bool last_poll_ok;            /* the cycle that built this view succeeded */
+    int64_t last_success_mono_ms; /* CLOCK_MONOTONIC ms of the last good poll, 0 = never */
+    int64_t stale_after_ms;       /* three poll intervals */
+    char last_error[256];         /* why the last poll failed, "" when it did not */
     /* /metrics bodies: [format][variant][encoding]. LIVE carries the per-stream series and
      * is empty (len 0) when the cycle's poll failed; STALE never has per-stream series. */
     mxe_buf metrics[2][2][2];
