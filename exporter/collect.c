@@ -28,6 +28,24 @@ static int open_page(mxe_json *j, const char *body, size_t len, uint64_t *page_c
     return 0;
 }
 
+/* A name from MediaMTX as it may appear in a log line: at most `max` bytes (cut at a
+ * UTF-8 character boundary), control characters shown as '?'. A path name may hold a
+ * newline (JSON "\n"), which would otherwise forge a second log line. */
+static const char *loggable(char *buf, size_t buflen, const char *s, size_t max)
+{
+    size_t len = strlen(s), n = len < max ? len : max;
+    if (n >= buflen)
+        n = buflen - 1;
+    while (n && n < len && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--; /* do not split a multi-byte character */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 static bool is_null(const mxe_json *j, int t)
 {
     return mxe_json_type_of(j, t) == MXE_JSON_NULL;
@@ -178,8 +196,9 @@ static int parse_path(const mxe_json *j, int obj, mxe_stream *st, mxe_arena *a, 
     else if (parse_readers(j, v[P_READERS], st, a) != 0)
         field = path_keys[P_READERS];
     if (field) {
-        snprintf(err, errlen, "path %.200s: invalid or unexpected type of field %s", st->name,
-                 field);
+        char name[201];
+        snprintf(err, errlen, "path %s: invalid or unexpected type of field %s",
+                 loggable(name, sizeof name, st->name, 200), field);
         return -1;
     }
     return 0;
@@ -259,8 +278,9 @@ static int parse_srt(const mxe_json *j, int obj, mxe_srt_conn *sc, mxe_arena *a,
     else if (opt_u64(j, v[S_DROP], &st->packets_dropped) != 0)
         bad = S_DROP;
     if (bad >= 0) {
-        snprintf(err, errlen, "srtconn %.64s: invalid or unexpected type of field %s", sc->id,
-                 srt_keys[bad]);
+        char id[65];
+        snprintf(err, errlen, "srtconn %s: invalid or unexpected type of field %s",
+                 loggable(id, sizeof id, sc->id, 64), srt_keys[bad]);
         return -1;
     }
     return 0;
@@ -427,7 +447,8 @@ static int copy_string_field(const char *body, size_t len, const char *key, char
     const char *s;
     if (mxe_json_parse(&j, body, len, err, sizeof err) == 0 &&
         mxe_json_str(&j, mxe_json_get(&j, 0, key), &a, &s) == 0 && s[0]) {
-        snprintf(buf, buflen, "%s", s);
+        /* Both end up in log lines (and the version in a label): no control characters. */
+        loggable(buf, buflen, s, buflen - 1);
         rc = 0;
     }
     mxe_arena_free(&a);

@@ -176,6 +176,27 @@ static const opt options[] = {
      .kind = K_DURATION, .flags = O_CEIL_SECONDS, .off = F(web_connection_timeout_s), .dmax = 3600,
      .metavar = "DURATION",
      .help = "close idle or slow HTTP connections after this, whole seconds rounded up"},
+    {.flag = "--web.max-subscribers", .env = "WEB_MAX_SUBSCRIBERS", .def = "128",
+     .kind = K_UINT, .off = F(web_max_subscribers), .umin = 1, .umax = 65536,
+     .metavar = "N", .help = "most live-feed subscribers (WebSocket and SSE together), 1 to 65536"},
+    {.flag = "--web.subscriber-stall-timeout", .env = "WEB_SUBSCRIBER_STALL_TIMEOUT", .def = "10s",
+     .kind = K_DURATION, .flags = O_CEIL_SECONDS, .off = F(web_subscriber_stall_timeout_s),
+     .dmin = 1, .dmax = 3600, .metavar = "DURATION",
+     .help = "drop a live-feed subscriber that takes no data for this long, 1s to 1h"},
+    {.flag = "--web.tls-cert-file", .env = "WEB_TLS_CERT_FILE",
+     .kind = K_STRING, .flags = O_EMPTY_NONE | O_READABLE, .off = F(web_tls_cert_file),
+     .metavar = "PATH",
+     .help = "PEM certificate (chain, leaf first): serve HTTPS, TLS 1.2+; needs the key file"},
+    {.flag = "--web.tls-key-file", .env = "WEB_TLS_KEY_FILE",
+     .kind = K_STRING, .flags = O_EMPTY_NONE | O_READABLE, .off = F(web_tls_key_file),
+     .metavar = "PATH", .help = "PEM private key (unencrypted) of --web.tls-cert-file"},
+    {.flag = "--web.users-file", .env = "WEB_USERS_FILE",
+     .kind = K_STRING, .flags = O_EMPTY_NONE | O_READABLE, .off = F(web_users_file),
+     .metavar = "PATH",
+     .help = "user:bcrypt-hash lines: require HTTP basic auth on every endpoint; empty = off"},
+    {.flag = "--web.auth-exempt-health", .env = "WEB_AUTH_EXEMPT_HEALTH", .def = "false",
+     .kind = K_BOOL, .off = F(web_auth_exempt_health),
+     .metavar = "BOOL", .help = "let /healthz answer without credentials when auth is on"},
 
     {.flag = "--log.level", .env = "LOG_LEVEL", .def = "info",
      .kind = K_CUSTOM, .set = set_log_level, .show = show_log_level,
@@ -1152,6 +1173,11 @@ static int cross_check(mxe_config *cfg, const raw_config *r, char *err, size_t e
         return fail(err, errlen, "%s: cannot be combined with %s; use basic auth or a token",
                     origin_of_pair(r, "--mediamtx.bearer-token", "--mediamtx.bearer-token-file"),
                     origin_of_pair(r, "--mediamtx.username", "--mediamtx.username-file"));
+    if (!cfg->web_tls_cert_file != !cfg->web_tls_key_file)
+        return fail(err, errlen, "%s: needs %s too",
+                    cfg->web_tls_cert_file ? origin_of(r, opt_by_flag("--web.tls-cert-file"))
+                                           : origin_of(r, opt_by_flag("--web.tls-key-file")),
+                    cfg->web_tls_cert_file ? "--web.tls-key-file" : "--web.tls-cert-file");
     if (cfg->username && (strchr(cfg->username, ':') || has_ctrl(cfg->username)))
         return fail(err, errlen, "%s: must not contain ':' or control characters",
                     origin_of_pair(r, "--mediamtx.username", "--mediamtx.username-file"));
@@ -1227,6 +1253,9 @@ void mxe_config_free(mxe_config *cfg)
     free(cfg->json_output_path);
     free(cfg->listen_address);
     free(cfg->listen_host);
+    free(cfg->web_tls_cert_file);
+    free(cfg->web_tls_key_file);
+    free(cfg->web_users_file);
     free(cfg->config_file);
     memset(cfg, 0, sizeof *cfg);
 }

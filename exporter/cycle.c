@@ -6,6 +6,7 @@
 
 #include "expo.h"
 #include "gzip.h"
+#include "live.h"
 #include "log.h"
 #include "poll.h"
 #include "procstat.h"
@@ -39,6 +40,7 @@ void mxe_collector_free(mxe_collector *c)
 {
     mxe_mirrors_free(c->mirrors);
     mxe_fetch_free(c->fetch);
+    mxe_poll_buffers_free(&c->poll_buffers);
     mxe_snapshot_unref(c->last_good);
     memset(c, 0, sizeof *c);
 }
@@ -59,14 +61,18 @@ static void log_failure(mxe_collector *c, const char *err, int64_t now)
     snprintf(c->last_error, sizeof c->last_error, "%s", err);
 }
 
-static int render_variant(mxe_view *v, mxe_expo_format fmt, int variant, const mxe_streams *streams,
+/* One variant of /metrics in both formats, each with its gzip copy. */
+static int render_variant(mxe_view *v, int variant, const mxe_streams *streams,
                           const mxe_exporter_stats *st, const mxe_process_stats *proc)
 {
-    mxe_buf *plain = &v->metrics[fmt][variant][MXE_ENC_IDENTITY];
-    mxe_buf *gz = &v->metrics[fmt][variant][MXE_ENC_GZIP];
-    if (mxe_expo_render(plain, fmt, streams, st, proc) != 0)
+    mxe_buf *prom = &v->metrics[MXE_FMT_PROMETHEUS][variant][MXE_ENC_IDENTITY];
+    mxe_buf *om = &v->metrics[MXE_FMT_OPENMETRICS][variant][MXE_ENC_IDENTITY];
+    mxe_buf *prom_gz = &v->metrics[MXE_FMT_PROMETHEUS][variant][MXE_ENC_GZIP];
+    mxe_buf *om_gz = &v->metrics[MXE_FMT_OPENMETRICS][variant][MXE_ENC_GZIP];
+    if (mxe_expo_render_pair(prom, om, streams, st, proc) != 0 ||
+        mxe_gzip(prom->data, prom->len, prom_gz) != 0 || mxe_gzip(om->data, om->len, om_gz) != 0)
         return -1;
-    return mxe_gzip(plain->data, plain->len, gz);
+    return 0;
 }
 
 /* Build and publish the view for this cycle. */
@@ -88,6 +94,8 @@ static void publish_view(mxe_collector *c, bool ok)
     mxe_mirrors_stats(c->mirrors, &ms);
     mxe_process_stats proc;
     bool have_proc = mxe_procstat_read(&proc) == 0;
+    unsigned subs_ws, subs_sse;
+    mxe_live_counts(c->live, &subs_ws, &subs_sse);
     mxe_exporter_stats st = {
         .up = ok,
         .mediamtx_version = c->version[0] ? c->version : NULL,
@@ -99,18 +107,18 @@ static void publish_view(mxe_collector *c, bool ok)
         .redis_up = ms.redis_up,
         .mirror_failures_redis = ms.redis_failures,
         .mirror_failures_file = ms.file_failures,
+        .subscribers_websocket = subs_ws,
+        .subscribers_sse = subs_sse,
     };
     int rc = 0;
-    for (int fmt = 0; fmt < 2 && rc == 0; fmt++) {
-        if (ok)
-            rc |= render_variant(v, (mxe_expo_format)fmt, MXE_VARIANT_LIVE, &c->last_good->streams,
-                                 &st, have_proc ? &proc : NULL);
-        /* The stale body: served when this cycle failed or the poll loop falls behind. */
-        mxe_exporter_stats stale = st;
-        stale.up = false;
-        rc |= render_variant(v, (mxe_expo_format)fmt, MXE_VARIANT_STALE, NULL, &stale,
+    if (ok)
+        rc |= render_variant(v, MXE_VARIANT_LIVE, &c->last_good->streams, &st,
                              have_proc ? &proc : NULL);
-    }
+    /* The stale body: served when this cycle failed or the poll loop falls behind. */
+    mxe_exporter_stats stale = st;
+    stale.up = false;
+    if (rc == 0)
+        rc |= render_variant(v, MXE_VARIANT_STALE, NULL, &stale, have_proc ? &proc : NULL);
     if (rc != 0) {
         mxe_error("out of memory rendering /metrics; serving the previous view");
         mxe_view_unref(v);
@@ -119,18 +127,40 @@ static void publish_view(mxe_collector *c, bool ok)
     mxe_hub_publish(c->hub, v);
 }
 
+static double ms(uint64_t ns)
+{
+    return (double)ns / 1e6;
+}
+
+/* The debug line of a successful cycle: what it read and where its time went. */
+static void log_cycle(const mxe_collector *c, size_t n, const mxe_poll_result *res)
+{
+    const mxe_cycle_times *t = &c->last_times;
+    mxe_debug("poll ok: %zu streams, %llu requests, %llu bytes, %.3f s; "
+              "cpu ms: fetch %.3f parse %.3f aggregate %.3f render %.3f mirror %.3f; "
+              "wall ms: fetch %.3f parse %.3f aggregate %.3f render %.3f mirror %.3f",
+              n, (unsigned long long)res->requests, (unsigned long long)res->bytes,
+              c->last_duration_s, ms(t->fetch.cpu_ns), ms(t->parse.cpu_ns), ms(t->aggregate.cpu_ns),
+              ms(t->render.cpu_ns), ms(t->mirror.cpu_ns), ms(t->fetch.wall_ns),
+              ms(t->parse.wall_ns), ms(t->aggregate.wall_ns), ms(t->render.wall_ns),
+              ms(t->mirror.wall_ns));
+}
+
 mxe_cycle_result mxe_collector_cycle(mxe_collector *c)
 {
     const mxe_config *cfg = c->cfg;
     int64_t t0 = mxe_now_mono_ms();
     mxe_poll_result res;
     char err[512];
-    int rc = mxe_poll_run(c->fetch, (int64_t)(cfg->timeout_s * 1000), cfg->max_response_bytes, &res,
-                          err, sizeof err);
+    int rc = mxe_poll_run(c->fetch, &c->poll_buffers, (int64_t)(cfg->timeout_s * 1000),
+                          cfg->max_response_bytes, &res, err, sizeof err);
     int64_t t1 = mxe_now_mono_ms();
     c->polls++;
     c->last_duration_s = (double)(t1 - t0) / 1000.0;
+    mxe_cycle_times times = {.fetch = res.fetch, .parse = res.parse, .aggregate = res.aggregate};
+    mxe_phase_mark m;
     mxe_cycle_result result = MXE_CYCLE_OK;
+    size_t n = 0;
     if (rc != 0) {
         c->failures++;
         log_failure(c, err, t1);
@@ -142,8 +172,10 @@ mxe_cycle_result mxe_collector_cycle(mxe_collector *c)
         c->same_error_count = 0;
         c->last_error[0] = '\0';
         snprintf(c->version, sizeof c->version, "%s", res.version);
-        size_t n = res.streams.count;
+        n = res.streams.count;
+        mxe_phase_mark_now(&m);
         mxe_snapshot *snap = mxe_snapshot_new(&res.streams, ++c->seq, mxe_now_unix(), t1);
+        mxe_phase_add(&times.render, &m);
         if (!snap) {
             c->failures++;
             log_failure(c, "out of memory building the snapshot", t1);
@@ -153,19 +185,29 @@ mxe_cycle_result mxe_collector_cycle(mxe_collector *c)
             c->last_good = snap;
             c->last_success_unix = snap->unix_time;
             c->last_success_mono_ms = t1;
-            mxe_debug("poll ok: %zu streams, %llu requests, %llu bytes, %.3f s", n,
-                      (unsigned long long)res.requests, (unsigned long long)res.bytes,
-                      c->last_duration_s);
             if (!c->hub) {
                 if (mxe_mirrors_write_now(c->mirrors, snap) != 0)
                     result = MXE_CYCLE_MIRROR_FAILED;
+                mxe_phase_add(&times.mirror, &m);
             } else {
                 mxe_mirrors_submit(c->mirrors, snap);
             }
         }
     }
     mxe_streams_free(&res.streams); /* empty unless the snapshot took it */
-    if (c->hub)
+    if (c->hub) {
+        mxe_phase_mark_now(&m);
         publish_view(c, result == MXE_CYCLE_OK);
+        mxe_phase_add(&times.render, &m);
+        mxe_mirror_stats mst;
+        mxe_mirrors_stats(c->mirrors, &mst);
+        times.mirror.cpu_ns = mst.last_write_cpu_ns;
+        times.mirror.wall_ns = mst.last_write_wall_ns;
+    }
+    if (result != MXE_CYCLE_POLL_FAILED) {
+        c->last_times = times;
+        if (mxe_log_enabled(MXE_LOG_DEBUG))
+            log_cycle(c, n, &res);
+    }
     return result;
 }

@@ -26,6 +26,7 @@ typedef enum {
     SC_STREAM,     /* one series per stream */
     SC_SRT,        /* one series per stream whose publisher is an SRT connection */
     SC_MIRROR,     /* one series per mirror target (redis, file) */
+    SC_FEED,       /* one series per live feed (websocket, sse) */
     SC_PROCESS,    /* one series when process statistics are available */
 } scope;
 
@@ -36,6 +37,7 @@ typedef enum {
     LS_VERSION,     /* {version} of MediaMTX */
     LS_BUILD,       /* {version,revision} of this exporter */
     LS_TARGET,      /* {target}: "redis", "file" */
+    LS_FEED,        /* {feed}: "websocket", "sse" */
 } label_set;
 
 /* A sample value: exact unsigned integer, or a double. */
@@ -126,6 +128,14 @@ static value exporter_mirror_failures(const render_ctx *c, size_t idx)
     return v_u64(idx == 0 ? c->stats->mirror_failures_redis : c->stats->mirror_failures_file);
 }
 
+static const char *const live_feeds[] = {"websocket", "sse"};
+#define N_LIVE_FEEDS (sizeof live_feeds / sizeof live_feeds[0])
+
+static value exporter_subscribers(const render_ctx *c, size_t idx)
+{
+    return v_u64(idx == 0 ? c->stats->subscribers_websocket : c->stats->subscribers_sse);
+}
+
 #define STREAM(fn) fn, NULL
 #define SERVER(fn) NULL, fn
 
@@ -186,6 +196,10 @@ static const family FAMILIES[] = {
      "Whether the last write to Redis succeeded (1) or not (0); 0 when Redis is disabled"},
     {"mediamtx_exporter_mirror_failures", MT_COUNTER, NULL, SC_MIRROR, LS_TARGET, false,
      SERVER(exporter_mirror_failures), "Failed writes of the stream list, by mirror target"},
+    {"mediamtx_exporter_subscribers", MT_GAUGE, NULL, SC_FEED, LS_FEED, false,
+     SERVER(exporter_subscribers),
+     "Subscribers of the live feeds (/api/streams/ws, /api/streams/events), counted when the "
+     "last poll cycle ended: the exposition is rendered once per cycle"},
 
     {"process_cpu_seconds", MT_COUNTER, "seconds", SC_PROCESS, LS_NONE, false,
      SERVER(process_cpu), "Total user and system CPU time spent in seconds"},
@@ -328,6 +342,11 @@ static void put_server_labels(const render_ctx *c, label_set ls, size_t idx)
         put_label_value(b, mirror_targets[idx]);
         PUT_LIT(b, "\"}");
         break;
+    case LS_FEED:
+        PUT_LIT(b, "{feed=\"");
+        put_label_value(b, live_feeds[idx]);
+        PUT_LIT(b, "\"}");
+        break;
     default:
         break;
     }
@@ -350,6 +369,8 @@ static size_t family_series(const render_ctx *c, const family *f)
         return c->n_srt;
     case SC_MIRROR:
         return N_MIRROR_TARGETS;
+    case SC_FEED:
+        return N_LIVE_FEEDS;
     case SC_PROCESS:
         return c->proc ? 1 : 0;
     }
@@ -405,15 +426,13 @@ static void put_metadata(const render_ctx *c, const family *f, const char *sampl
 
 /* ---- rendering --------------------------------------------------------------------------- */
 
-static void put_family(const render_ctx *c, const family *f)
+/* The sample name of family f (with _total for a counter) into `sample`; its length, or
+ * 0 when the table row is too long (which fails every render and test). */
+static size_t sample_name(const family *f, char *sample)
 {
-    mxe_buf *b = c->out;
-    char sample[MAX_SAMPLE_NAME + sizeof "{path=\""];
     size_t name_len = strlen(f->name);
-    if (name_len + 6 > MAX_SAMPLE_NAME) {
-        b->failed = true; /* a table row too long for `sample`: fails every render and test */
-        return;
-    }
+    if (name_len + 6 > MAX_SAMPLE_NAME)
+        return 0;
     size_t sample_len = name_len;
     memcpy(sample, f->name, name_len);
     if (f->type == MT_COUNTER) {
@@ -421,9 +440,15 @@ static void put_family(const render_ctx *c, const family *f)
         sample_len += 6;
     }
     sample[sample_len] = '\0';
+    return sample_len;
+}
 
-    put_metadata(c, f, sample, sample_len, name_len);
-
+/* The sample lines of family f. They do not depend on the format: only the metadata
+ * does, which is what lets mxe_expo_render_pair() write them once. `sample` holds the
+ * sample name and has room for the `{path="` that is appended to it. */
+static void put_samples(const render_ctx *c, const family *f, char *sample, size_t sample_len)
+{
+    mxe_buf *b = c->out;
     if (f->of_stream) {
         /* The hot loop: ~100k lines for 10,000 streams. Each line is the prefix
          * `name{path="` in one piece, the escaped label values, `"} ` and the value. */
@@ -450,6 +475,18 @@ static void put_family(const render_ctx *c, const family *f)
     }
 }
 
+static void put_family(const render_ctx *c, const family *f)
+{
+    char sample[MAX_SAMPLE_NAME + sizeof "{path=\""];
+    size_t sample_len = sample_name(f, sample);
+    if (!sample_len) {
+        c->out->failed = true;
+        return;
+    }
+    put_metadata(c, f, sample, sample_len, strlen(f->name));
+    put_samples(c, f, sample, sample_len);
+}
+
 /* A generous guess of the output size, so the buffer grows once instead of ~20 times. */
 static size_t estimate_size(const render_ctx *c)
 {
@@ -463,16 +500,24 @@ static size_t estimate_size(const render_ctx *c)
     return est;
 }
 
-int mxe_expo_render(mxe_buf *out, mxe_expo_format fmt, const mxe_streams *streams,
-                    const mxe_exporter_stats *stats, const mxe_process_stats *proc)
+/* The context of one rendering, with the counts the scopes need. */
+static render_ctx make_ctx(mxe_buf *out, bool om, const mxe_streams *streams,
+                           const mxe_exporter_stats *stats, const mxe_process_stats *proc)
 {
-    render_ctx c = {out, fmt == MXE_FMT_OPENMETRICS, streams, stats, proc, 0, 0};
+    render_ctx c = {out, om, streams, stats, proc, 0, 0};
     if (streams) {
         for (size_t k = 0; k < streams->count; k++) {
             c.n_ready += streams->items[k].ready;
             c.n_srt += streams->items[k].has_srt;
         }
     }
+    return c;
+}
+
+int mxe_expo_render(mxe_buf *out, mxe_expo_format fmt, const mxe_streams *streams,
+                    const mxe_exporter_stats *stats, const mxe_process_stats *proc)
+{
+    render_ctx c = make_ctx(out, fmt == MXE_FMT_OPENMETRICS, streams, stats, proc);
     mxe_buf_reserve(out, estimate_size(&c));
     for (size_t i = 0; i < N_FAMILIES; i++) {
         if (family_series(&c, &FAMILIES[i]) > 0)
@@ -481,6 +526,37 @@ int mxe_expo_render(mxe_buf *out, mxe_expo_format fmt, const mxe_streams *stream
     if (c.om)
         PUT_LIT(out, "# EOF\n");
     return mxe_buf_ok(out) ? 0 : -1;
+}
+
+int mxe_expo_render_pair(mxe_buf *prom, mxe_buf *om, const mxe_streams *streams,
+                         const mxe_exporter_stats *stats, const mxe_process_stats *proc)
+{
+    render_ctx cp = make_ctx(prom, false, streams, stats, proc);
+    render_ctx co = cp;
+    co.out = om;
+    co.om = true;
+    size_t est = estimate_size(&cp);
+    mxe_buf_reserve(prom, est);
+    mxe_buf_reserve(om, est);
+    for (size_t i = 0; i < N_FAMILIES; i++) {
+        const family *f = &FAMILIES[i];
+        if (family_series(&cp, f) == 0)
+            continue;
+        char sample[MAX_SAMPLE_NAME + sizeof "{path=\""];
+        size_t sample_len = sample_name(f, sample);
+        if (!sample_len) {
+            prom->failed = om->failed = true;
+            break;
+        }
+        put_metadata(&cp, f, sample, sample_len, strlen(f->name));
+        put_metadata(&co, f, sample, sample_len, strlen(f->name));
+        size_t start = prom->len;
+        put_samples(&cp, f, sample, sample_len);
+        if (mxe_buf_ok(prom))
+            mxe_buf_append(om, prom->data + start, prom->len - start);
+    }
+    PUT_LIT(om, "# EOF\n");
+    return mxe_buf_ok(prom) && mxe_buf_ok(om) ? 0 : -1;
 }
 
 const char *mxe_expo_content_type(mxe_expo_format fmt)

@@ -25,13 +25,21 @@
 
 #include "buf.h"
 #include "expo.h"
+#include "live.h"
 #include "log.h"
+#include "status_page.h"
 #include "version.h"
+#include "web_auth.h"
+#include "web_tls.h"
+#include "header_deadline.h"
 
 /* Internal polling with a thread pool (see mxe_http_start); MHD_USE_AUTO picks epoll on
- * Linux. Overridable at build time only for benchmarks. */
+ * Linux. Overridable at build time only for benchmarks. The live feeds (live.h) need
+ * upgrades (WebSocket) and suspend/resume (SSE). */
 #ifndef MXE_HTTP_DAEMON_FLAGS
-#define MXE_HTTP_DAEMON_FLAGS (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG)
+#define MXE_HTTP_DAEMON_FLAGS                                                                      \
+    (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE |      \
+     MHD_ALLOW_SUSPEND_RESUME)
 #endif
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
@@ -42,7 +50,12 @@ struct mxe_http {
     struct MHD_Daemon *daemon;
     mxe_hub *hub;
     int port;
-    mxe_buf index_html; /* GET /, rendered once at start */
+    mxe_live *live; /* /api/streams/ws and /api/streams/events (live.h) */
+    /* security (web_auth.h, web_tls.h) */
+    mxe_web_auth *auth;            /* NULL: no basic auth */
+    bool auth_exempt_health;       /* /healthz answers without credentials */
+    mxe_web_tls tls;               /* certificate and key: must outlive the daemon */
+    mxe_header_deadline *deadline; /* slowloris guard (header_deadline.h) */
 };
 
 /* ---------------------------------------------------------------------------------- */
@@ -534,18 +547,40 @@ static enum MHD_Result serve_readyz(mxe_http *h, struct MHD_Connection *c, const
     return send_response(c, MHD_HTTP_SERVICE_UNAVAILABLE, buf_response(&b), TEXT_PLAIN);
 }
 
+/* GET /: the live status page (exporter/status_page.html, compiled in). */
 static enum MHD_Result serve_index(mxe_http *h, struct MHD_Connection *c, const char *rest)
 {
+    (void)h;
     (void)rest;
-    return send_response(c, MHD_HTTP_OK, static_response(h->index_html.data, h->index_html.len),
-                         TEXT_HTML);
+    struct MHD_Response *r = static_response((const char *)mxe_status_page, mxe_status_page_len);
+    if (r && !add_headers(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", (const char *)NULL)) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    return send_response(c, MHD_HTTP_OK, r, TEXT_HTML);
 }
 
-/* Exact routes first; the prefix route catches the rest of /api/streams/. Later feeds
- * (/api/streams/ws, /api/streams/events) become exact entries above the prefix. */
+/* --- live feeds (live.c) ------------------------------------------------------------ */
+static enum MHD_Result serve_ws(mxe_http *h, struct MHD_Connection *c, const char *rest)
+{
+    (void)rest;
+    return mxe_live_serve_ws(h->live, c);
+}
+
+static enum MHD_Result serve_events(mxe_http *h, struct MHD_Connection *c, const char *rest)
+{
+    (void)rest;
+    return mxe_live_serve_sse(h->live, c);
+}
+/* --- end live feeds ----------------------------------------------------------------- */
+
+/* Exact routes first; the prefix route catches the rest of /api/streams/, so the live
+ * feeds sit above it. */
 static const route routes[] = {
     {"/metrics", false, METHOD_GET | METHOD_HEAD, serve_metrics},
     {"/api/streams/latest", false, METHOD_GET | METHOD_HEAD, serve_latest},
+    {"/api/streams/ws", false, METHOD_GET, serve_ws},
+    {"/api/streams/events", false, METHOD_GET, serve_events},
     {"/api/streams/", true, METHOD_GET | METHOD_HEAD, serve_stream},
     {"/healthz", false, METHOD_GET | METHOD_HEAD, serve_healthz},
     {"/readyz", false, METHOD_GET | METHOD_HEAD, serve_readyz},
@@ -575,10 +610,38 @@ static enum MHD_Result method_not_allowed(struct MHD_Connection *c, const char *
     return send_response(c, MHD_HTTP_METHOD_NOT_ALLOWED, r, api ? APP_JSON : TEXT_PLAIN);
 }
 
+/* --- basic auth (web_auth.h) ------------------------------------------------------ */
+/* 401 with the challenge, or 503 with Retry-After when the password check could not run
+ * now because another one was running (see docs/security.md). */
+static enum MHD_Result auth_refused(struct MHD_Connection *c, const char *url, mxe_auth_result ar)
+{
+    bool busy = ar == MXE_AUTH_BUSY, api = is_api(url);
+    const char *body = busy ? (api ? "{\"error\":\"busy checking credentials, retry\"}\n"
+                                   : "busy checking credentials, retry\n")
+                            : (api ? "{\"error\":\"unauthorized\"}\n" : "unauthorized\n");
+    struct MHD_Response *r = static_response(body, strlen(body));
+    if (r && !add_headers(r, busy ? MHD_HTTP_HEADER_RETRY_AFTER : MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                          busy ? "1" : MXE_AUTH_CHALLENGE, (const char *)NULL)) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    return send_response(c, busy ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_UNAUTHORIZED, r,
+                         api ? APP_JSON : TEXT_PLAIN);
+}
+/* --- end basic auth ---------------------------------------------------------------- */
+
 /* Route and answer a request whose headers are complete. */
 static enum MHD_Result dispatch(mxe_http *h, struct MHD_Connection *c, const char *url,
                                 const char *method)
 {
+    /* basic auth first: nothing but an exempt /healthz answers an unauthenticated client */
+    if (h->auth && !(h->auth_exempt_health && strcmp(url, "/healthz") == 0)) {
+        mxe_auth_result ar = mxe_web_auth_check(
+            h->auth, MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+            mxe_now_mono_ms());
+        if (ar != MXE_AUTH_OK)
+            return auth_refused(c, url, ar);
+    }
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const route *rt = &routes[i];
         size_t plen = strlen(rt->path);
@@ -617,6 +680,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     (void)upload_data;
     mxe_http *h = cls;
+    if (*req_cls != REQ_SEEN) /* headers complete: the header deadline stops */
+        mxe_header_deadline_headers_done(h->deadline, c);
     if (!url)
         url = "";
     if (!method || !*method) /* a request line starting with NUL bytes */
@@ -641,6 +706,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 /* ---------------------------------------------------------------------------------- */
 /* Start and stop */
 
+/* While mxe_http_start runs MHD_start_daemon in this thread, the first message MHD logs
+ * (e.g. GnuTLS rejecting the certificate or key), quoted in the start error. */
+static _Thread_local bool start_capture;
+static _Thread_local char start_log[256];
+
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -649,26 +719,14 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    if (start_capture && !start_log[0]) {
+        size_t m = n < sizeof start_log - 1 ? n : sizeof start_log - 1;
+        memcpy(start_log, msg, m);
+        start_log[m] = '\0';
+    }
     /* Debug, not warn: every malformed request or refused connection reports here, and a
      * flood of them must not flood the log. */
     mxe_debug("http: %s", msg);
-}
-
-static void render_index(mxe_buf *b)
-{
-    mxe_buf_puts(b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-                    "<title>mediamtx-exporter</title>\n</head>\n<body>\n"
-                    "<h1>mediamtx-exporter</h1>\n<p>Version ");
-    mxe_buf_puts(b, MXE_VERSION " (revision " MXE_REVISION ")</p>\n<ul>\n"
-                                "<li><a href=\"/metrics\">/metrics</a> &mdash; Prometheus and "
-                                "OpenMetrics exposition</li>\n"
-                                "<li><a href=\"/api/streams/latest\">/api/streams/latest</a> "
-                                "&mdash; all streams as JSON</li>\n"
-                                "<li>/api/streams/{path} &mdash; one stream as JSON</li>\n"
-                                "<li><a href=\"/healthz\">/healthz</a> &mdash; liveness</li>\n"
-                                "<li><a href=\"/readyz\">/readyz</a> &mdash; readiness</li>\n"
-                                "</ul>\n</body>\n</html>\n");
 }
 
 /* "host:port" for messages, brackets around IPv6 literals. */
@@ -796,10 +854,22 @@ mxe_http *mxe_http_start(const mxe_config *cfg, mxe_hub *hub, char *err, size_t 
         return NULL;
     }
     h->hub = hub;
-    render_index(&h->index_html);
-    if (!mxe_buf_ok(&h->index_html)) {
-        snprintf(err, errlen, "http: out of memory");
+    h->live = mxe_live_new(cfg, hub, err, errlen);
+    if (!h->live)
         goto fail;
+    /* TLS material and the users file are read before the socket is opened */
+    if (mxe_web_tls_load(&h->tls, cfg->web_tls_cert_file, cfg->web_tls_key_file, err, errlen) != 0)
+        goto fail;
+    if (cfg->web_users_file) {
+        h->auth = mxe_web_auth_load(cfg->web_users_file, "--web.users-file", err, errlen);
+        if (!h->auth)
+            goto fail;
+        h->auth_exempt_health = cfg->web_auth_exempt_health;
+    }
+    if (cfg->web_connection_timeout_s) {
+        h->deadline = mxe_header_deadline_new(cfg->web_connection_timeout_s * 1000u, err, errlen);
+        if (!h->deadline)
+            goto fail;
     }
     int fd = open_listener(cfg, err, errlen);
     if (fd < 0)
@@ -814,7 +884,7 @@ mxe_http *mxe_http_start(const mxe_config *cfg, mxe_hub *hub, char *err, size_t 
     if (cfg->web_max_connections && threads > cfg->web_max_connections)
         threads = cfg->web_max_connections;
 
-    struct MHD_OptionItem opts[12];
+    struct MHD_OptionItem opts[16];
     size_t k = 0;
     opts[k++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
     /* Two-argument options: the function goes into `value`, its closure into `ptr_value`.
@@ -834,6 +904,20 @@ mxe_http *mxe_http_start(const mxe_config *cfg, mxe_hub *hub, char *err, size_t 
     if (cfg->web_connection_timeout_s)
         opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
                                             cfg->web_connection_timeout_s, NULL};
+    unsigned flags = MXE_HTTP_DAEMON_FLAGS;
+    if (mxe_web_tls_enabled(&h->tls)) { /* pointer options take ptr_value */
+        flags |= MHD_USE_TLS;
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, h->tls.cert};
+        opts[k++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, h->tls.key};
+        opts[k++] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)MXE_WEB_TLS_PRIORITIES};
+    }
+    if (h->deadline) { /* slowloris guard: request headers within the connection timeout */
+        opts[k++] = (struct MHD_OptionItem){
+            MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)mxe_header_deadline_on_connection, h->deadline};
+        opts[k++] = (struct MHD_OptionItem){
+            MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mxe_header_deadline_on_completed, h->deadline};
+    }
     opts[k++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 
     /* MHD's threads inherit this thread's signal mask: block the signals that the main
@@ -844,16 +928,22 @@ mxe_http *mxe_http_start(const mxe_config *cfg, mxe_hub *hub, char *err, size_t 
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &block, &old);
-    /* MHD_USE_AUTO: epoll on Linux (poll elsewhere), no FD_SETSIZE limit. Live feeds
-     * will add MHD_ALLOW_UPGRADE (WebSocket) and MHD_ALLOW_SUSPEND_RESUME (SSE) here. */
-    h->daemon = MHD_start_daemon(MXE_HTTP_DAEMON_FLAGS, 0, NULL, NULL, on_request, h,
-                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY,
-                                 opts, MHD_OPTION_END);
+    /* MHD_USE_AUTO: epoll on Linux (poll elsewhere), no FD_SETSIZE limit. */
+    start_log[0] = '\0';
+    start_capture = true;
+    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+                                 on_mhd_log, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    start_capture = false;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     char where[300];
     format_address(where, sizeof where, cfg);
     if (!h->daemon) {
-        snprintf(err, errlen, "listen %s: cannot start the HTTP server (see the log above)", where);
+        if (mxe_web_tls_enabled(&h->tls) && strstr(start_log, "TLS"))
+            snprintf(err, errlen, "--web.tls-cert-file, --web.tls-key-file: %s", start_log);
+        else if (start_log[0])
+            snprintf(err, errlen, "listen %s: cannot start the HTTP server: %s", where, start_log);
+        else
+            snprintf(err, errlen, "listen %s: cannot start the HTTP server", where);
         /* MHD closes the socket on some failure paths and not on others: close it only
          * when the descriptor still names our socket. */
         struct stat st_after;
@@ -862,11 +952,19 @@ mxe_http *mxe_http_start(const mxe_config *cfg, mxe_hub *hub, char *err, size_t 
             close(fd);
         goto fail;
     }
-    mxe_info("http: listening on %s (port %d, %u thread%s)", where, h->port, threads,
-             threads == 1 ? "" : "s");
+    mxe_info("http: listening on %s (port %d, %u thread%s, %s, basic auth %s)", where, h->port,
+             threads, threads == 1 ? "" : "s", mxe_web_tls_enabled(&h->tls) ? "TLS" : "no TLS",
+             h->auth ? "on" : "off");
+    if (h->auth && !mxe_web_tls_enabled(&h->tls))
+        mxe_warn("http: basic auth without TLS: passwords cross the network in clear text "
+                 "(set --web.tls-cert-file and --web.tls-key-file)");
     return h;
 fail:
-    mxe_buf_free(&h->index_html);
+    mxe_header_deadline_free(h->deadline);
+    mxe_web_auth_free(h->auth);
+    mxe_web_tls_free(&h->tls);
+    mxe_live_stop(h->live);
+    mxe_live_free(h->live);
     free(h);
     return NULL;
 }
@@ -880,9 +978,20 @@ void mxe_http_stop(mxe_http *h)
 {
     if (!h)
         return;
+    /* The feeds end first: MHD must not be stopped with suspended (SSE) connections, and
+     * WebSocket subscribers get their close frame. */
+    mxe_live_stop(h->live);
     /* Joins the threads, closes the listening socket and every connection; queued
      * responses are destroyed, which releases their view references. */
     MHD_stop_daemon(h->daemon);
-    mxe_buf_free(&h->index_html);
+    mxe_header_deadline_free(h->deadline);
+    mxe_web_auth_free(h->auth);
+    mxe_web_tls_free(&h->tls);
+    mxe_live_free(h->live);
     free(h);
+}
+
+mxe_live *mxe_http_live(const mxe_http *h)
+{
+    return h ? h->live : NULL;
 }

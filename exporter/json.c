@@ -44,11 +44,33 @@ static bool is_space(char c)
  *    ones below it, which is quadratic for pathological nesting; MediaMTX nests ~6 deep);
  *  - reject empty elements and trailing commas ([1,,2], {"a":1,}), which jsmn accepts;
  *  - count an upper bound of the tokens (every token but the root follows one of [ { , :
- *    outside a string), so the token array is sized once. */
-static bool is_structural(char c)
+ *    outside a string), so the token array is sized once.
+ * It runs over every byte of every answer, so it is kept cheap: a byte class table, and
+ * strings (most of the bytes) skipped with memchr. */
+enum { C_OTHER = 0, C_SPACE, C_QUOTE, C_OPEN, C_CLOSE, C_COMMA, C_COLON };
+
+static const unsigned char byte_class[256] = {
+    [' '] = C_SPACE, ['\t'] = C_SPACE, ['\n'] = C_SPACE, ['\r'] = C_SPACE,
+    ['"'] = C_QUOTE, ['{'] = C_OPEN,   ['['] = C_OPEN,   ['}'] = C_CLOSE,
+    [']'] = C_CLOSE, [','] = C_COMMA,  [':'] = C_COLON,
+};
+
+/* Index of the quote that closes the string whose opening quote is at `open`, or n. A
+ * quote is escaped when an odd number of backslashes precedes it inside the string. */
+static size_t string_end(const char *s, size_t n, size_t open)
 {
-    return c == '{' || c == '}' || c == '[' || c == ']' || c == ',' || c == ':' || c == '"' ||
-           is_space(c);
+    size_t from = open + 1;
+    for (;;) {
+        const char *q = from < n ? memchr(s + from, '"', n - from) : NULL;
+        if (!q)
+            return n;
+        size_t at = (size_t)(q - s), bs = 0;
+        while (at - bs > open + 1 && s[at - bs - 1] == '\\')
+            bs++;
+        if (bs % 2 == 0)
+            return at;
+        from = at + 1;
+    }
 }
 
 static int prescan(const char *s, size_t n, int *tokens, char *err, size_t errlen)
@@ -57,25 +79,23 @@ static int prescan(const char *s, size_t n, int *tokens, char *err, size_t errle
     char prev = 0; /* 'v' after a value, else the last structural byte outside strings */
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (is_space(c))
+        unsigned cls = byte_class[(unsigned char)c];
+        if (cls == C_SPACE)
             continue;
-        bool value_start = c == '"' || c == '{' || c == '[' || !is_structural(c);
+        bool value_start = cls == C_QUOTE || cls == C_OPEN || cls == C_OTHER;
         bool bad = (value_start && prev == 'v') || /* [1 2]: a missing comma */
-                   ((c == ',' || c == '}' || c == ']') && (prev == ',' || prev == ':')) ||
-                   (c == ',' && (prev == '[' || prev == '{' || prev == 0));
+                   ((cls == C_COMMA || cls == C_CLOSE) && (prev == ',' || prev == ':')) ||
+                   (cls == C_COMMA && (prev == '[' || prev == '{' || prev == 0));
         if (bad) {
             snprintf(err, errlen, "invalid JSON at byte %zu", i);
             return -1;
         }
-        switch (c) {
-        case '"':
-            for (i++; i < n && s[i] != '"'; i++)
-                if (s[i] == '\\')
-                    i++;
+        switch (cls) {
+        case C_QUOTE:
+            i = string_end(s, n, i);
             prev = 'v';
             break;
-        case '{':
-        case '[':
+        case C_OPEN:
             if (++depth > MXE_JSON_MAX_DEPTH) {
                 snprintf(err, errlen, "JSON nested deeper than %d levels", MXE_JSON_MAX_DEPTH);
                 return -1;
@@ -83,18 +103,17 @@ static int prescan(const char *s, size_t n, int *tokens, char *err, size_t errle
             need++;
             prev = c;
             break;
-        case '}':
-        case ']':
+        case C_CLOSE:
             depth--;
             prev = 'v';
             break;
-        case ',':
-        case ':':
+        case C_COMMA:
+        case C_COLON:
             need++;
             prev = c;
             break;
         default: /* a primitive: consume it whole */
-            while (i + 1 < n && !is_structural(s[i + 1]))
+            while (i + 1 < n && byte_class[(unsigned char)s[i + 1]] == C_OTHER)
                 i++;
             prev = 'v';
         }
@@ -291,13 +310,22 @@ int mxe_json_fields(const mxe_json *j, int obj, const char *const *keys, int nke
         vals[i] = -1;
     if (mxe_json_type_of(j, obj) != MXE_JSON_OBJECT)
         return -1;
+    /* Objects have tens of keys and we look for a few: compare lengths first, and measure
+     * each wanted key once per object rather than once per key. */
+    size_t lens[32];
+    int nl = nkeys < 32 ? nkeys : 32;
+    for (int f = 0; f < nl; f++)
+        lens[f] = strlen(keys[f]);
     int n = TOK(j)[obj].size;
     int k = obj + 1;
     for (int i = 0; i < n; i++) {
         const jsmntok_t *key = &TOK(j)[k];
         size_t klen = (size_t)(key->end - key->start);
+        const char *kt = j->text + key->start;
         for (int f = 0; f < nkeys; f++) {
-            if (strlen(keys[f]) == klen && memcmp(j->text + key->start, keys[f], klen) == 0) {
+            size_t fl = f < nl ? lens[f] : strlen(keys[f]);
+            if (fl == klen && (klen == 0 || kt[0] == keys[f][0]) &&
+                memcmp(kt, keys[f], klen) == 0) {
                 vals[f] = k + 1;
                 break;
             }
@@ -397,12 +425,55 @@ static size_t put_utf8(char *o, unsigned cp)
     return 4;
 }
 
+/* Whether s[0..n) is valid UTF-8 (RFC 3629: no overlong forms, surrogates or code points
+ * beyond U+10FFFF). JSON text must be UTF-8 (RFC 8259 8.1) and MediaMTX's encoder never
+ * sends anything else; a string that is not would be republished as invalid JSON, and two
+ * different invalid names could collapse into one series once made printable. */
+static bool utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = u[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+        if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            lo = c == 0xE0 ? 0xA0 : 0x80;
+            hi = c == 0xED ? 0x9F : 0xBF;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF;
+        } else {
+            return false;
+        }
+        if (n - i < len || u[i + 1] < lo || u[i + 1] > hi)
+            return false;
+        for (size_t k = 2; k < len; k++)
+            if ((u[i + k] & 0xC0) != 0x80)
+                return false;
+        i += len;
+    }
+    return true;
+}
+
 int mxe_json_str(const mxe_json *j, int t, mxe_arena *a, const char **out)
 {
     if (mxe_json_type_of(j, t) != MXE_JSON_STRING)
         return -1;
     size_t n;
     const char *s = mxe_json_raw(j, t, &n);
+    /* Escapes are ASCII, so checking the raw text checks every byte copied as it is;
+     * \u escapes are turned into valid UTF-8 below (lone surrogates rejected). */
+    if (!utf8_valid(s, n))
+        return -1;
     if (!memchr(s, '\\', n)) { /* the common case: nothing to unescape */
         if (memchr(s, '\0', n))
             return -1;

@@ -87,6 +87,7 @@ static int run_daemon(const mxe_config *cfg)
         mxe_hub_destroy(&hub);
         return EXIT_RUNTIME;
     }
+    c.live = mxe_http_live(http); /* for mediamtx_exporter_subscribers */
     mxe_info("listening on port %d; polling %s every %g s", mxe_http_port(http), cfg->api_url,
              cfg->poll_interval_s);
 

@@ -5,9 +5,35 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "collect.h"
 #include "snapshot.h" /* mxe_now_mono_ms */
+
+static int64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    if (clock_gettime(id, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void mxe_phase_mark_now(mxe_phase_mark *m)
+{
+    m->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    m->wall_ns = clock_ns(CLOCK_MONOTONIC);
+}
+
+void mxe_phase_add(mxe_phase_time *acc, mxe_phase_mark *since)
+{
+    mxe_phase_mark now;
+    mxe_phase_mark_now(&now);
+    if (now.cpu_ns > since->cpu_ns)
+        acc->cpu_ns += (uint64_t)(now.cpu_ns - since->cpu_ns);
+    if (now.wall_ns > since->wall_ns)
+        acc->wall_ns += (uint64_t)(now.wall_ns - since->wall_ns);
+    *since = now;
+}
 
 typedef int (*page_parser)(mxe_collect *c, const char *body, size_t len, uint64_t *page_count,
                            char *err, size_t errlen);
@@ -26,9 +52,15 @@ static void describe_status(const char *what, long status, const mxe_buf *body, 
 /* Fetch every page of one list. When `optional`, a 404 on the first page means the list
  * belongs to a disabled server (MediaMTX removes its routes, FACTS 12): an empty list.
  * The paths list always exists, so a 404 there is a failure (wrong URL, not MediaMTX). */
+/* The most a poll used of its buffers: what decides whether they are kept. */
+typedef struct buffer_peak {
+    size_t body;
+    int tokens;
+} buffer_peak;
+
 static int fetch_list(mxe_fetch *f, const char *endpoint, bool optional, page_parser parse,
                       mxe_collect *c, int64_t deadline, size_t max_bytes, mxe_buf *body,
-                      mxe_poll_result *out, char *err, size_t errlen)
+                      buffer_peak *peak, mxe_poll_result *out, char *err, size_t errlen)
 {
     uint64_t pages = 1;
     for (uint64_t page = 0; page < pages; page++) {
@@ -40,11 +72,16 @@ static int fetch_list(mxe_fetch *f, const char *endpoint, bool optional, page_pa
                      max_bytes);
             return -1;
         }
+        mxe_phase_mark m;
+        mxe_phase_mark_now(&m);
         long status = mxe_fetch_get(f, pq, deadline, max_bytes - out->bytes, body, err, errlen);
+        mxe_phase_add(&out->fetch, &m);
         out->requests++;
         if (status < 0)
             return -1;
         out->bytes += body->len;
+        if (body->len > peak->body)
+            peak->body = body->len;
         if (status == 404 && page == 0 && optional)
             return 0;
         if (status != 200) {
@@ -52,7 +89,11 @@ static int fetch_list(mxe_fetch *f, const char *endpoint, bool optional, page_pa
             return -1;
         }
         char why[200];
-        if (parse(c, body->data ? body->data : "", body->len, &pages, why, sizeof why) != 0) {
+        int prc = parse(c, body->data ? body->data : "", body->len, &pages, why, sizeof why);
+        mxe_phase_add(&out->parse, &m);
+        if (c->json.count > peak->tokens)
+            peak->tokens = c->json.count;
+        if (prc != 0) {
             snprintf(err, errlen, "GET %s: %s", pq, why);
             return -1;
         }
@@ -61,32 +102,58 @@ static int fetch_list(mxe_fetch *f, const char *endpoint, bool optional, page_pa
     return 0;
 }
 
-int mxe_poll_run(mxe_fetch *f, int64_t timeout_ms, size_t max_bytes, mxe_poll_result *out,
-                 char *err, size_t errlen)
+void mxe_poll_buffers_free(mxe_poll_buffers *b)
+{
+    if (!b)
+        return;
+    mxe_buf_free(&b->body);
+    mxe_json_free(&b->json);
+}
+
+int mxe_poll_run(mxe_fetch *f, mxe_poll_buffers *bufs, int64_t timeout_ms, size_t max_bytes,
+                 mxe_poll_result *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
+    mxe_poll_buffers tmp = MXE_POLL_BUFFERS_INIT;
+    if (!bufs)
+        bufs = &tmp;
     int64_t deadline = mxe_now_mono_ms() + timeout_ms;
     mxe_collect c = MXE_COLLECT_INIT;
-    mxe_buf body = MXE_BUF_INIT;
+    c.json = bufs->json; /* the token array of the last poll, grown only when needed */
+    mxe_buf *body = &bufs->body;
+    buffer_peak peak = {0, 0};
     int rc = -1;
     if (fetch_list(f, "/v3/paths/list", false, mxe_collect_paths_page, &c, deadline, max_bytes,
-                   &body, out, err, errlen) != 0 ||
+                   body, &peak, out, err, errlen) != 0 ||
         fetch_list(f, "/v3/srtconns/list", true, mxe_collect_srt_page, &c, deadline, max_bytes,
-                   &body, out, err, errlen) != 0)
+                   body, &peak, out, err, errlen) != 0)
         goto done;
     /* /v3/info exists from v1.15.2 on; older servers answer 404 and report no version. */
     char ierr[64];
-    long status = mxe_fetch_get(f, "/v3/info", deadline, 65536, &body, ierr, sizeof ierr);
+    mxe_phase_mark m;
+    mxe_phase_mark_now(&m);
+    long status = mxe_fetch_get(f, "/v3/info", deadline, 65536, body, ierr, sizeof ierr);
+    mxe_phase_add(&out->fetch, &m);
     out->requests++;
     if (status == 200)
-        mxe_collect_info_version(body.data, body.len, out->version, sizeof out->version);
-    if (mxe_collect_finish(&c, &out->streams) != 0) {
+        mxe_collect_info_version(body->data, body->len, out->version, sizeof out->version);
+    mxe_phase_add(&out->parse, &m);
+    int frc = mxe_collect_finish(&c, &out->streams);
+    mxe_phase_add(&out->aggregate, &m);
+    if (frc != 0) {
         snprintf(err, errlen, "out of memory while sorting streams");
         goto done;
     }
     rc = 0;
 done:
+    bufs->json = c.json;
+    c.json = (mxe_json)MXE_JSON_INIT;
     mxe_collect_free(&c);
-    mxe_buf_free(&body);
+    /* Keep what the next poll will need again; let go of what a spike left behind. */
+    if (bufs->body.cap > 4 * peak.body + 65536)
+        mxe_buf_free(&bufs->body);
+    if (bufs->json.cap > 4 * peak.tokens + 4096)
+        mxe_json_free(&bufs->json);
+    mxe_poll_buffers_free(&tmp);
     return rc;
 }

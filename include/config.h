@@ -48,6 +48,12 @@ typedef struct mxe_config {
     unsigned web_max_connections;
     unsigned web_max_connections_per_ip;
     unsigned web_connection_timeout_s;
+    unsigned web_max_subscribers;            /* live feeds (WebSocket + SSE), together */
+    unsigned web_subscriber_stall_timeout_s; /* drop a subscriber without write progress */
+    char *web_tls_cert_file;                 /* NULL: plain HTTP; set together with the key file */
+    char *web_tls_key_file;                  /* NULL: plain HTTP */
+    char *web_users_file;                    /* NULL: no basic auth */
+    bool web_auth_exempt_health;             /* /healthz answers without credentials */
     /* process */
     bool once;
     mxe_log_level log_level;

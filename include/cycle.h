@@ -10,13 +10,26 @@
 #include "config.h"
 #include "fetch.h"
 #include "mirrors.h"
+#include "poll.h"
 #include "snapshot.h"
+
+/* Where one cycle's time went (see mxe_phase_time): fetch, parse and aggregate as the
+ * poll measured them; render: the JSON document, its ETag and the /metrics bodies in
+ * both formats with their gzip copies; mirror: the last write of the file and Redis
+ * (daemon: by the mirror worker, usually the previous cycle's snapshot; --once: this
+ * cycle's synchronous write). */
+typedef struct mxe_cycle_times {
+    mxe_phase_time fetch, parse, aggregate, render, mirror;
+} mxe_cycle_times;
+
+typedef struct mxe_live mxe_live; /* live.h */
 
 typedef struct mxe_collector {
     const mxe_config *cfg;
     mxe_fetch *fetch;
     mxe_mirrors *mirrors;
     mxe_hub *hub;            /* NULL in --once mode: nothing is served */
+    const mxe_live *live;    /* the live feeds, for their subscriber counts; NULL: none */
     mxe_snapshot *last_good; /* a reference, NULL before the first good poll */
     uint64_t polls, failures, seq;
     double last_duration_s, last_success_unix;
@@ -25,6 +38,8 @@ typedef struct mxe_collector {
     char last_error[256];
     uint64_t same_error_count; /* consecutive failures with last_error's text */
     int64_t last_error_log_ms;
+    mxe_cycle_times last_times; /* the last successful cycle's */
+    mxe_poll_buffers poll_buffers;
 } mxe_collector;
 
 typedef enum {

@@ -28,6 +28,8 @@ typedef struct mxe_exporter_stats {
     bool redis_up;                  /* the last Redis write succeeded (false when disabled) */
     uint64_t mirror_failures_redis; /* failed Redis writes */
     uint64_t mirror_failures_file;  /* failed file writes */
+    unsigned subscribers_websocket; /* live-feed subscribers now (live.h) */
+    unsigned subscribers_sse;
 } mxe_exporter_stats;
 
 /* Append the whole exposition to `out`. `streams` NULL omits every per-stream family
@@ -36,6 +38,12 @@ typedef struct mxe_exporter_stats {
  * failed (out of memory); nothing is ever truncated silently. */
 int mxe_expo_render(mxe_buf *out, mxe_expo_format fmt, const mxe_streams *streams,
                     const mxe_exporter_stats *stats, const mxe_process_stats *proc);
+
+/* Both formats at once, each appended to its buffer exactly as mxe_expo_render() would
+ * write it. The sample lines are the same in both formats, so they are rendered once and
+ * copied: about half the CPU of two calls. 0, or -1 when a buffer failed. */
+int mxe_expo_render_pair(mxe_buf *prom, mxe_buf *om, const mxe_streams *streams,
+                         const mxe_exporter_stats *stats, const mxe_process_stats *proc);
 
 /* Choose the format for an Accept header value (may be NULL): OpenMetrics when the
  * client prefers application/openmetrics-text (by q-value, as Prometheus 2.x sends it),

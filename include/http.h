@@ -23,7 +23,12 @@ typedef struct mxe_http mxe_http;
 mxe_http *mxe_http_start(const mxe_config *cfg, mxe_hub *hub, char *err, size_t errlen);
 /* The bound port (useful with listen_port 0). */
 int mxe_http_port(const mxe_http *h);
-/* Stop accepting, finish or drop open connections, free. Accepts NULL. */
+/* The live feeds the server runs (live.h), e.g. for their subscriber counts; owned by the
+ * server. NULL for NULL. */
+typedef struct mxe_live mxe_live;
+mxe_live *mxe_http_live(const mxe_http *h);
+/* End the live feeds (close frames, ends of SSE streams), then stop accepting, finish or
+ * drop open connections, free. Accepts NULL. */
 void mxe_http_stop(mxe_http *h);
 
 #endif

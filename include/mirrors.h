@@ -14,11 +14,15 @@ typedef struct mxe_mirrors mxe_mirrors;
 
 typedef struct mxe_mirror_stats {
     bool redis_enabled;
-    bool redis_up;           /* the last Redis write succeeded */
+    bool redis_up; /* the last Redis write succeeded */
     bool file_enabled;
     uint64_t redis_failures; /* failed Redis writes (skipped attempts during backoff count) */
     uint64_t file_failures;  /* failed file writes */
     uint64_t written;        /* snapshots fully mirrored */
+    /* The last write of both mirrors by the worker: CPU time of the worker thread and
+     * wall time, in nanoseconds (0 before the first write). */
+    uint64_t last_write_cpu_ns;
+    uint64_t last_write_wall_ns;
 } mxe_mirror_stats;
 
 /* Mirrors as configured (either may be disabled). NULL when out of memory. */

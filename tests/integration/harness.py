@@ -2,6 +2,7 @@
 all on 127.0.0.1 with free ports, each stopped by whoever started it.
 
 Nothing here sleeps and hopes: every wait polls for a condition with a deadline."""
+import base64
 import http.client
 import json
 import os
@@ -215,9 +216,14 @@ def parse_metrics(text):
 
 
 class Exporter:
-    """The mediamtx-exporter binary, as a daemon or with --once."""
+    """The mediamtx-exporter binary, as a daemon or with --once.
 
-    def __init__(self, args, env=None, once=False, listen=True):
+    ssl_context: talk HTTPS to it with this ssl.SSLContext (the exporter runs with
+    --web.tls-*). auth: (user, password) sent as basic auth by get() unless the request's
+    headers name Authorization themselves (None there: send none)."""
+
+    def __init__(self, args, env=None, once=False, listen=True, ssl_context=None, auth=None):
+        self.ssl_context, self.auth = ssl_context, auth
         self.dir = tempfile.mkdtemp(prefix="mxe-exporter-")
         self.log_path = os.path.join(self.dir, "stderr.log")
         self.port = free_port() if (listen and not once) else None
@@ -250,9 +256,18 @@ class Exporter:
             return f.read().decode("utf-8", "replace")
 
     def get(self, path, headers=None, method="GET"):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        if self.ssl_context:
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=10,
+                                            context=self.ssl_context)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = dict(headers or {})
+        if self.auth and "Authorization" not in headers:
+            headers["Authorization"] = "Basic " + base64.b64encode(
+                ("%s:%s" % self.auth).encode()).decode()
+        headers = {k: v for k, v in headers.items() if v is not None}
         try:
-            c.request(method, path, headers=headers or {})
+            c.request(method, path, headers=headers)
             r = c.getresponse()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
         finally:

@@ -116,6 +116,7 @@ def test_prometheus_scrapes_openmetrics_and_reads_values(spawn):
                 "mediamtx_exporter_poll_failures_total", "mediamtx_exporter_poll_duration_seconds",
                 "mediamtx_exporter_last_success_timestamp_seconds", "mediamtx_exporter_redis_up",
                 'mediamtx_exporter_mirror_failures_total{target="file"}',
+                'mediamtx_exporter_subscribers{feed="websocket"}',
                 "process_cpu_seconds_total", "process_resident_memory_bytes",
                 "process_virtual_memory_bytes", "process_start_time_seconds", "process_open_fds",
                 "process_max_fds"):

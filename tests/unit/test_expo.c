@@ -88,6 +88,8 @@ static const mxe_exporter_stats basic_stats = {
     .redis_up = true,
     .mirror_failures_redis = 2,
     .mirror_failures_file = 0,
+    .subscribers_websocket = 3,
+    .subscribers_sse = 1,
 };
 
 static const mxe_exporter_stats stale_stats = {
@@ -475,7 +477,8 @@ START_TEST(srt_values)
     ck_assert(contains(
         t, "\nmediamtx_stream_srt_receive_rate_bytes_per_second{path=\"cam/one\"} 589824\n"));
     ck_assert(contains(
-        t, "\nmediamtx_stream_srt_link_capacity_bytes_per_second{path=\"cam/one\"} 16181624.832\n"));
+        t,
+        "\nmediamtx_stream_srt_link_capacity_bytes_per_second{path=\"cam/one\"} 16181624.832\n"));
     ck_assert(
         contains(t, "\nmediamtx_stream_srt_receive_latency_seconds{path=\"cam/one\"} 0.12\n"));
     /* only the SRT-published stream has SRT series */
@@ -591,12 +594,47 @@ START_TEST(many_streams)
         char *t = render((mxe_expo_format)fmt, &s, &basic_stats, &fixed_proc);
         size_t n = check_structure(t, fmt == MXE_FMT_OPENMETRICS);
         /* 5 per stream + 7 per SRT stream + up, info, 2 counts, build_info, 2 polls, duration,
-         * last success, redis_up, 2 mirror targets, 6 process */
-        ck_assert_uint_eq(n, (size_t)N * 5 + N / 2 * 7 + 18);
+         * last success, redis_up, 2 mirror targets, 2 live feeds, 6 process */
+        ck_assert_uint_eq(n, (size_t)N * 5 + N / 2 * 7 + 20);
         free(t);
     }
     free(items);
     free(names);
+}
+END_TEST
+
+/* mxe_expo_render_pair() writes exactly what two mxe_expo_render() calls write: with
+ * streams, SRT and escaping (basic), stale (no streams), and without process stats. */
+START_TEST(render_pair_equals_render)
+{
+    mxe_streams s = basic_streams();
+    const struct {
+        const mxe_streams *s;
+        const mxe_exporter_stats *st;
+        const mxe_process_stats *p;
+    } cases[] = {
+        {&s, &basic_stats, &fixed_proc},
+        {NULL, &stale_stats, &fixed_proc},
+        {&s, &basic_stats, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mxe_buf prom = MXE_BUF_INIT, om = MXE_BUF_INIT;
+        ck_assert_int_eq(mxe_expo_render_pair(&prom, &om, cases[i].s, cases[i].st, cases[i].p), 0);
+        char *want_prom = render(MXE_FMT_PROMETHEUS, cases[i].s, cases[i].st, cases[i].p);
+        char *want_om = render(MXE_FMT_OPENMETRICS, cases[i].s, cases[i].st, cases[i].p);
+        ck_assert_str_eq(prom.data, want_prom);
+        ck_assert_str_eq(om.data, want_om);
+        free(want_prom);
+        free(want_om);
+        mxe_buf_free(&prom);
+        mxe_buf_free(&om);
+    }
+    /* a failing buffer fails the pair */
+    mxe_buf prom = MXE_BUF_INIT, om = MXE_BUF_INIT;
+    om.max = 100;
+    ck_assert_int_eq(mxe_expo_render_pair(&prom, &om, &s, &basic_stats, &fixed_proc), -1);
+    mxe_buf_free(&prom);
+    mxe_buf_free(&om);
 }
 END_TEST
 
@@ -769,6 +807,7 @@ static Suite *expo_suite(void)
     tcase_add_test(tc, format_differences);
     tcase_add_test(tc, many_streams);
     tcase_add_test(tc, buffer_failure_is_reported);
+    tcase_add_test(tc, render_pair_equals_render);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("validators");

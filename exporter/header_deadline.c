@@ -1,0 +1,200 @@
+/* Request-header deadline (slowloris guard); see header_deadline.h. */
+#include "header_deadline.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "log.h"
+#include "snapshot.h" /* mxe_now_mono_ms */
+
+#define SCAN_INTERVAL_MS 250
+
+/* One per connection, in the socket context; all fields under the deadline's mutex. */
+typedef struct conn_rec {
+    struct conn_rec *prev, *next;
+    int fd;
+    bool waiting;     /* ready for a request whose headers are not complete yet */
+    bool shut;        /* shut down by the watchdog */
+    int64_t since_ms; /* when `waiting` began */
+} conn_rec;
+
+struct mxe_header_deadline {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* signals `stopping` */
+    pthread_t thread;
+    bool stopping;
+    unsigned timeout_ms;
+    conn_rec *head;
+    uint64_t expired;
+};
+
+static void *watchdog(void *arg)
+{
+    mxe_header_deadline *d = arg;
+    pthread_mutex_lock(&d->mu);
+    while (!d->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += SCAN_INTERVAL_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+        if (d->stopping)
+            break;
+        int64_t now = mxe_now_mono_ms();
+        unsigned n = 0;
+        for (conn_rec *r = d->head; r; r = r->next) {
+            if (!r->waiting || r->shut || now - r->since_ms < (int64_t)d->timeout_ms)
+                continue;
+            /* Safe: libmicrohttpd reports the connection closed (which unlinks r under
+             * this mutex) before it closes the descriptor, so r->fd is still this
+             * connection's socket. */
+            shutdown(r->fd, SHUT_RDWR);
+            r->shut = true;
+            d->expired++;
+            n++;
+        }
+        if (n) /* debug: a flood of these must not flood the log */
+            mxe_debug("http: closed %u connection(s) that did not send complete request "
+                      "headers within %u ms",
+                      n, d->timeout_ms);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+mxe_header_deadline *mxe_header_deadline_new(unsigned timeout_ms, char *err, size_t errlen)
+{
+    mxe_header_deadline *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, errlen, "http: out of memory");
+        return NULL;
+    }
+    d->timeout_ms = timeout_ms;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    /* the thread inherits the mask: it must never take the main thread's signals */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rc = pthread_create(&d->thread, NULL, watchdog, d);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        snprintf(err, errlen, "http: cannot start a thread: %s", strerror(rc));
+        pthread_cond_destroy(&d->cv);
+        pthread_mutex_destroy(&d->mu);
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void mxe_header_deadline_free(mxe_header_deadline *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->stopping = true;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->thread, NULL);
+    while (d->head) { /* none after MHD_stop_daemon; defensive */
+        conn_rec *r = d->head;
+        d->head = r->next;
+        free(r);
+    }
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}
+
+void mxe_header_deadline_on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                                       enum MHD_ConnectionNotificationCode toe)
+{
+    mxe_header_deadline *d = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn_rec *r = ci ? calloc(1, sizeof *r) : NULL;
+        if (!r) /* out of memory: this connection goes unguarded (the idle timeout holds) */
+            return;
+        r->fd = ci->connect_fd;
+        r->waiting = true;
+        r->since_ms = mxe_now_mono_ms();
+        pthread_mutex_lock(&d->mu);
+        r->next = d->head;
+        if (d->head)
+            d->head->prev = r;
+        d->head = r;
+        pthread_mutex_unlock(&d->mu);
+        *socket_context = r;
+        return;
+    }
+    conn_rec *r = *socket_context;
+    if (!r)
+        return;
+    pthread_mutex_lock(&d->mu);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        d->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    pthread_mutex_unlock(&d->mu);
+    free(r);
+    *socket_context = NULL;
+}
+
+static conn_rec *rec_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static void set_waiting(mxe_header_deadline *d, struct MHD_Connection *c, bool waiting)
+{
+    conn_rec *r = rec_of(c);
+    if (!d || !r)
+        return;
+    pthread_mutex_lock(&d->mu);
+    r->waiting = waiting;
+    r->since_ms = mxe_now_mono_ms();
+    pthread_mutex_unlock(&d->mu);
+}
+
+void mxe_header_deadline_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                                      enum MHD_RequestTerminationCode toe)
+{
+    (void)req_cls;
+    (void)toe;
+    /* the response went out (or the request ended otherwise): the connection waits for
+     * the next request, whose headers get the full deadline */
+    set_waiting(cls, c, true);
+}
+
+void mxe_header_deadline_headers_done(mxe_header_deadline *d, struct MHD_Connection *c)
+{
+    set_waiting(d, c, false);
+}
+
+uint64_t mxe_header_deadline_expired(mxe_header_deadline *d)
+{
+    pthread_mutex_lock(&d->mu);
+    uint64_t n = d->expired;
+    pthread_mutex_unlock(&d->mu);
+    return n;
+}
