@@ -24,6 +24,7 @@ WORKDIR /src
 COPY CMakeLists.txt ./
 COPY include/ include/
 COPY exporter/ exporter/
+COPY cmake/ cmake/
 # .git is not in the context: pass the revision for the build_info label, e.g.
 #   docker build --build-arg MXE_REVISION=$(git rev-parse --short=12 HEAD) .
 ARG MXE_REVISION=unknown

@@ -48,7 +48,7 @@ void mxe_collector_free(mxe_collector *c)
 /* One line per failure, but a failure that repeats unchanged only once a minute. */
 static void log_failure(mxe_collector *c, const char *err, int64_t now)
 {
-    bool same = strcmp(err, c->last_error) == 0;
+    bool same = strncmp(err, c->last_error, sizeof c->last_error - 1) == 0; /* as stored */
     c->same_error_count = same ? c->same_error_count + 1 : 1;
     if (!same || now - c->last_error_log_ms >= REPEAT_LOG_MS) {
         if (same)
@@ -58,7 +58,7 @@ static void log_failure(mxe_collector *c, const char *err, int64_t now)
             mxe_error("poll failed: %s", err);
         c->last_error_log_ms = now;
     }
-    snprintf(c->last_error, sizeof c->last_error, "%s", err);
+    snprintf(c->last_error, sizeof c->last_error, "%.*s", (int)sizeof c->last_error - 1, err);
 }
 
 /* One variant of /metrics in both formats, each with its gzip copy. */
