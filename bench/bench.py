@@ -396,7 +396,7 @@ def parse_cycle_line(line):
 # --- measurements ---------------------------------------------------------------------------
 
 def page_size():
-    with open(os.path.join(SOURCE, "include", "poll.h")) as f:
+    with open(os.path.join(SOURCE, "include", "api_poll.h")) as f:
         return int(re.search(r"#define MXE_POLL_PAGE_SIZE (\d+)", f.read()).group(1))
 
 

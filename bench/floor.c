@@ -24,7 +24,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "poll.h" /* MXE_POLL_PAGE_SIZE: the exporter's page size */
+#include "api_poll.h" /* MXE_POLL_PAGE_SIZE: the exporter's page size */
 
 typedef struct body {
     char *data;

@@ -8,7 +8,7 @@
 #include "gzip.h"
 #include "live.h"
 #include "log.h"
-#include "poll.h"
+#include "api_poll.h"
 #include "procstat.h"
 
 /* The same failure repeating every cycle is logged again at most this often. */

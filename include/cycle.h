@@ -10,7 +10,7 @@
 #include "config.h"
 #include "fetch.h"
 #include "mirrors.h"
-#include "poll.h"
+#include "api_poll.h"
 #include "snapshot.h"
 
 /* Where one cycle's time went (see mxe_phase_time): fetch, parse and aggregate as the

@@ -34,9 +34,10 @@ typedef struct mxe_live mxe_live;
 /* Longest text message a WebSocket client may send (the server ignores its content). */
 #define MXE_LIVE_MAX_CLIENT_MESSAGE 4096
 
-/* Start the fan-out and I/O threads for `hub` with cfg's web_max_subscribers and
- * web_subscriber_stall_timeout_s (their signal masks block SIGTERM, SIGINT and SIGPIPE).
- * NULL with a message in `err` on failure; free with mxe_live_stop + mxe_live_free. */
+/* Start the fan-out and I/O threads for `hub` (their signal masks block SIGTERM, SIGINT
+ * and SIGPIPE) with cfg's web_max_subscribers (0 refuses every subscriber) and
+ * web_subscriber_stall_timeout_s (0, from a hand-made config, means 10 s). NULL with a
+ * message in `err` on failure; release with mxe_live_stop() and mxe_live_free(). */
 mxe_live *mxe_live_new(const mxe_config *cfg, mxe_hub *hub, char *err, size_t errlen);
 
 /* End every feed and join the threads: WebSocket subscribers get a close frame 1001

@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/poll.h> /* not <poll.h>: include/poll.h (the poll loop) shadows it */
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>

@@ -8,7 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <sys/poll.h> /* not <poll.h>: include/poll.h (the poll loop) shadows it */
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>

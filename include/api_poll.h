@@ -1,7 +1,7 @@
 /* One poll of the MediaMTX API: every page of /v3/paths/list and /v3/srtconns/list, and
  * /v3/info, fetched within one deadline and turned into stream records. */
-#ifndef MXE_POLL_H
-#define MXE_POLL_H
+#ifndef MXE_API_POLL_H
+#define MXE_API_POLL_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* One poll of the MediaMTX API; see poll.h. */
-#include "poll.h"
+#include "api_poll.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
