@@ -561,9 +561,25 @@ static enum MHD_Result serve_index(mxe_http *h, struct MHD_Connection *c, const 
 }
 
 /* --- live feeds (live.c) ------------------------------------------------------------ */
+/* Cross-site WebSocket hijacking: a browser attaches its cached basic-auth credentials
+ * to a WebSocket handshake from any page, and WebSocket is not bound by CORS. With auth on,
+ * a handshake whose Origin names another host than the one it was sent to is refused.
+ * Non-browser clients send no Origin and are not affected. */
+static bool same_origin(struct MHD_Connection *c)
+{
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!origin)
+        return true;
+    const char *p = strstr(origin, "://");
+    return p && host && strcasecmp(p + 3, host) == 0;
+}
+
 static enum MHD_Result serve_ws(mxe_http *h, struct MHD_Connection *c, const char *rest)
 {
     (void)rest;
+    if (h->auth && !same_origin(c))
+        return api_error(c, MHD_HTTP_FORBIDDEN, "cross-origin WebSocket refused");
     return mxe_live_serve_ws(h->live, c);
 }
 

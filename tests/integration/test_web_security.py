@@ -312,6 +312,22 @@ def test_basic_auth(spawn, standin, workdir):
         assert secret not in log
 
 
+def test_cross_origin_websocket_refused_with_auth(spawn, standin, workdir):
+    """A browser on another site must not open the feed with cached credentials."""
+    exp = spawn(harness.Exporter, common_args(standin, workdir, "--web.users-file", USERS),
+                auth=("carol", "x"))
+    exp.wait_polls(1)
+    ws = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    host = "127.0.0.1:%d" % exp.port
+    status, _, body = exp.get("/api/streams/ws", headers=dict(ws, Origin="http://evil.example"))
+    assert status == 403 and b"cross-origin" in body
+    status, _, _ = exp.get("/api/streams/ws", headers=dict(ws, Origin="http://" + host))
+    assert status == 101  # the status page's own origin
+    status, _, _ = exp.get("/api/streams/ws", headers=ws)
+    assert status == 101  # no Origin: not a browser
+
+
 def test_health_exemption(spawn, standin, workdir):
     exp = spawn(harness.Exporter, common_args(standin, workdir, "--web.users-file", USERS,
                                               "--web.auth-exempt-health"))
