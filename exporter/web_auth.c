@@ -493,6 +493,7 @@ void mxe_web_auth_get_stats(mxe_web_auth *a, mxe_web_auth_stats *out)
     pthread_mutex_lock(&a->cache_lock);
     *out = a->stats;
     pthread_mutex_unlock(&a->cache_lock);
+    out->dummy_cost = atoi(a->dummy + 4); /* "$2b$NN$…" */
 }
 
 /* ------------------------------------------------------------------------------------ */

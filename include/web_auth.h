@@ -56,6 +56,7 @@ typedef struct mxe_web_auth_stats {
     uint64_t cache_hits;  /* checks answered from the cache */
     uint64_t busy;        /* MXE_AUTH_BUSY answers */
     bool verifying;       /* a crypt_r call is running right now */
+    int dummy_cost;       /* bcrypt cost of the hash unknown users are checked against */
 } mxe_web_auth_stats;
 void mxe_web_auth_get_stats(mxe_web_auth *a, mxe_web_auth_stats *out);
 
