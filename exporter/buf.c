@@ -109,12 +109,17 @@ int mxe_buf_double(mxe_buf *b, double v)
     if (isinf(v))
         return mxe_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
     /* Integral values within 2^53 print as integers: the common case, and exact. */
-    if (v == (double)(int64_t)v && fabs(v) < 9007199254740992.0)
+    /* The range check comes first: converting a double beyond int64 is undefined. */
+    if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v)
         return mxe_buf_i64(b, (int64_t)v);
     /* 15 significant digits: all a double guarantees, and a value derived by scaling
      * (0.36 ms / 1000) prints as 0.00036, not as its binary neighbour 0.00035999999999999997. */
     char tmp[32];
     snprintf(tmp, sizeof tmp, "%.15g", v);
+    /* Near DBL_MAX, 15 digits round past it ("1.79769313486232e+308" is out of range for
+     * Go's ParseFloat, and Prometheus would reject the whole scrape): use 17. */
+    if (isinf(strtod(tmp, NULL)))
+        snprintf(tmp, sizeof tmp, "%.17g", v);
     return mxe_buf_puts(b, tmp);
 }
 

@@ -63,7 +63,7 @@ int mxe_json_fields(const mxe_json *j, int obj, const char *const *keys, int nke
 int mxe_json_u64(const mxe_json *j, int t, uint64_t *out);  /* exact, 0 … 2^64−1 */
 int mxe_json_double(const mxe_json *j, int t, double *out); /* finite */
 int mxe_json_bool(const mxe_json *j, int t, bool *out);
-/* Unescaped, NUL-terminated copy in the arena (embedded NULs rejected). */
+/* Unescaped, NUL-terminated copy in the arena (embedded NULs and invalid UTF-8 rejected). */
 int mxe_json_str(const mxe_json *j, int t, mxe_arena *a, const char **out);
 
 #endif

@@ -144,10 +144,21 @@ static size_t exchange(const uint8_t *req, size_t n, char **out)
     FZ_ASSERT(fd >= 0, "socket: %s", strerror(errno));
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    FZ_ASSERT(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
+    int64_t deadline = now_ms() + DEADLINE_MS;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        /* libFuzzer's timers interrupt system calls: a connect cut short by EINTR goes on in
+         * the background, and its outcome is read from SO_ERROR once it is writable. */
+        FZ_ASSERT(errno == EINTR, "connect: %s", strerror(errno));
+        struct pollfd pfd = {fd, POLLOUT, 0};
+        while (poll(&pfd, 1, 100) <= 0)
+            FZ_ASSERT(now_ms() < deadline, "connect did not complete");
+        int e = 0;
+        socklen_t el = sizeof e;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el);
+        FZ_ASSERT(e == 0, "connect: %s", strerror(e));
+    }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    int64_t deadline = now_ms() + DEADLINE_MS;
     size_t sent = 0;
     /* The server may answer (431, 400) and close before it read everything: stop then. */
     while (sent < n) {

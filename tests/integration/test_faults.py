@@ -282,8 +282,9 @@ def test_huge_answer_aborted_at_cap_with_bounded_memory(spawn):
     assert "byte cap" in ex.stderr()
     assert ex.metric("mediamtx_exporter_poll_duration_seconds") < 0.95
     peak = vm_kib(ex.proc.pid, "VmHWM")
-    # 64 MiB offered, 1 MiB allowed: the peak may grow by the cap and its buffers, not more.
-    assert peak - base < 16 * 1024, "peak RSS grew by %d KiB" % (peak - base)
+    # 64 MiB offered, 1 MiB allowed: the peak may grow by the cap and its buffers, not more
+    # (measured: 0.9 MiB in a release build, 4 MiB under ASan).
+    assert peak - base < 8 * 1024, "peak RSS grew by %d KiB" % (peak - base)
     mx.clear_faults()
     wait_until(lambda: ex.metric("mediamtx_up") == 1, what="recovery")
 

@@ -44,6 +44,12 @@ START_TEST(test_doubles_round_trip)
         mxe_buf_free(&b);
     }
     mxe_buf b = MXE_BUF_INIT;
+    mxe_buf_double(&b, 1e308); /* beyond int64: no undefined conversion */
+    ck_assert_str_eq(b.data, "1e+308");
+    mxe_buf_reset(&b);
+    mxe_buf_double(&b, 1.7976931348623157e308); /* 15 digits would round past DBL_MAX */
+    ck_assert(!isinf(strtod(b.data, NULL)));
+    mxe_buf_reset(&b);
     mxe_buf_double(&b, NAN);
     mxe_buf_double(&b, INFINITY);
     mxe_buf_double(&b, -INFINITY);

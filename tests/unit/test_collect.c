@@ -229,6 +229,22 @@ START_TEST(test_wrong_types_rejected)
 }
 END_TEST
 
+START_TEST(test_error_messages_stay_one_line)
+{
+    /* A path name holding a newline must not forge a second log line. */
+    mxe_streams st = {0};
+    char err[256];
+    const char *p = "{\"pageCount\":1,\"items\":[{\"name\":\"a\\nERROR forged\",\"ready\":3}]}";
+    ck_assert_int_eq(collect_text(p, NULL, &st, err, sizeof err), -1);
+    ck_assert_ptr_null(strchr(err, '\n'));
+    ck_assert_ptr_nonnull(strstr(err, "a?ERROR forged"));
+    const char *body = "{\"error\":\"bad\\nline\"}";
+    char buf[64];
+    ck_assert_int_eq(mxe_collect_error_text(body, strlen(body), buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "bad?line");
+}
+END_TEST
+
 START_TEST(test_error_and_info_bodies)
 {
     char buf[64];
@@ -299,6 +315,7 @@ int main(void)
     tcase_add_test(tc, test_unsorted_input_is_sorted);
     tcase_add_test(tc, test_nulls_and_missing_fields);
     tcase_add_test(tc, test_wrong_types_rejected);
+    tcase_add_test(tc, test_error_messages_stay_one_line);
     tcase_add_test(tc, test_error_and_info_bodies);
     tcase_add_test(tc, test_large_list_scales);
     suite_add_tcase(s, tc);

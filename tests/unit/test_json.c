@@ -106,6 +106,30 @@ START_TEST(test_string_unescape)
 }
 END_TEST
 
+START_TEST(test_string_utf8_validated)
+{
+    static const struct {
+        const char *doc;
+        int rc;
+    } cases[] = {
+        {"[\"a\xff\"]", -1},           /* not UTF-8 at all */
+        {"[\"\xc0\x80\"]", -1},        /* overlong NUL */
+        {"[\"\xed\xa0\x80\"]", -1},    /* a surrogate, encoded */
+        {"[\"\xc3\xbc\"]", 0},         /* ü */
+        {"[\"\xf0\x9f\x98\x80\"]", 0}, /* 😀 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mxe_json j = MXE_JSON_INIT;
+        mxe_arena a = MXE_ARENA_INIT;
+        const char *s;
+        ck_assert_int_eq(parse(&j, cases[i].doc), 0);
+        ck_assert_msg(mxe_json_str(&j, 1, &a, &s) == cases[i].rc, "case %zu", i);
+        mxe_arena_free(&a);
+        mxe_json_free(&j);
+    }
+}
+END_TEST
+
 START_TEST(test_fields_one_pass)
 {
     mxe_json j = MXE_JSON_INIT;
@@ -157,6 +181,7 @@ int main(void)
     tcase_add_test(tc, test_u64_exact_and_bounded);
     tcase_add_test(tc, test_double_and_bool);
     tcase_add_test(tc, test_string_unescape);
+    tcase_add_test(tc, test_string_utf8_validated);
     tcase_add_test(tc, test_fields_one_pass);
     tcase_add_test(tc, test_deep_nesting_is_bounded);
     suite_add_tcase(s, tc);
