@@ -6,6 +6,7 @@
  * and a family without a single series is left out entirely (as client_golang does).
  * The two formats differ only in the metadata lines, the counter family name and # EOF. */
 #include "expo.h"
+#include "utf8.h"
 
 #include <string.h>
 
@@ -223,30 +224,10 @@ static const family FAMILIES[] = {
 
 /* ---- escaping ---------------------------------------------------------------------------- */
 
-/* Length of the longest valid UTF-8 sequence at s (1..4), or 0 when s[0] starts none.
- * Rejects overlong forms, surrogates and code points above U+10FFFF, as Prometheus does. */
-static size_t utf8_seq_len(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return (s[1] & 0xC0) == 0x80 ? 2 : 0;
-    if (c >= 0xE0 && c <= 0xEF) {
-        unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4 : 0;
-    }
-    return 0;
-}
-
 /* Append s escaped for a label value (`\\`, `\"`, `\n`) or, with `help` set, for a HELP
  * text (`\\`, `\n`, and `\"` in OpenMetrics only: 0.0.4 would keep the backslash).
  * Invalid UTF-8 bytes become U+FFFD: Prometheus rejects the whole scrape otherwise.
- * The string is NUL-terminated, so the look-ahead of utf8_seq_len() stops at the NUL. */
+ * The string is NUL-terminated, so the look-ahead of mxe_utf8_seq_len() stops at the NUL. */
 static void put_escaped(mxe_buf *b, const char *s, bool help, bool om)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -270,7 +251,7 @@ static void put_escaped(mxe_buf *b, const char *s, bool help, bool om)
             esc = "\\n";
         else if (c == '"' && quote)
             esc = "\\\"";
-        else if (c >= 0x80 && (n = utf8_seq_len(u + i)) == 0) {
+        else if (c >= 0x80 && (n = mxe_utf8_seq_len(u + i, 4)) == 0) {
             esc = "\xEF\xBF\xBD";
             n = 1;
         }

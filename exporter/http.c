@@ -32,6 +32,7 @@
 #include "web_auth.h"
 #include "web_tls.h"
 #include "header_deadline.h"
+#include "sigmask.h"
 
 /* Internal polling with a thread pool (see mxe_http_start); MHD_USE_AUTO picks epoll on
  * Linux. Overridable at build time only for benchmarks. The live feeds (live.h) need
@@ -938,19 +939,15 @@ mxe_http *mxe_http_start(const mxe_config *cfg, mxe_hub *hub, char *err, size_t 
 
     /* MHD's threads inherit this thread's signal mask: block the signals that the main
      * thread handles (and SIGPIPE) while they are created, then restore. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
+    sigset_t old;
+    mxe_sigmask_block(&old);
     /* MHD_USE_AUTO: epoll on Linux (poll elsewhere), no FD_SETSIZE limit. */
     start_log[0] = '\0';
     start_capture = true;
     h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
                                  on_mhd_log, NULL, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     start_capture = false;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    mxe_sigmask_restore(&old);
     char where[300];
     format_address(where, sizeof where, cfg);
     if (!h->daemon) {

@@ -9,6 +9,7 @@
 #include <jsmn.h>
 
 #include "json.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <math.h>
@@ -425,45 +426,6 @@ static size_t put_utf8(char *o, unsigned cp)
     return 4;
 }
 
-/* Whether s[0..n) is valid UTF-8 (RFC 3629: no overlong forms, surrogates or code points
- * beyond U+10FFFF). JSON text must be UTF-8 (RFC 8259 8.1) and MediaMTX's encoder never
- * sends anything else; a string that is not would be republished as invalid JSON, and two
- * different invalid names could collapse into one series once made printable. */
-static bool utf8_valid(const char *s, size_t n)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = u[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
-        if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else {
-            return false;
-        }
-        if (n - i < len || u[i + 1] < lo || u[i + 1] > hi)
-            return false;
-        for (size_t k = 2; k < len; k++)
-            if ((u[i + k] & 0xC0) != 0x80)
-                return false;
-        i += len;
-    }
-    return true;
-}
-
 int mxe_json_str(const mxe_json *j, int t, mxe_arena *a, const char **out)
 {
     if (mxe_json_type_of(j, t) != MXE_JSON_STRING)
@@ -472,7 +434,7 @@ int mxe_json_str(const mxe_json *j, int t, mxe_arena *a, const char **out)
     const char *s = mxe_json_raw(j, t, &n);
     /* Escapes are ASCII, so checking the raw text checks every byte copied as it is;
      * \u escapes are turned into valid UTF-8 below (lone surrogates rejected). */
-    if (!utf8_valid(s, n))
+    if (!mxe_utf8_valid(s, n))
         return -1;
     if (!memchr(s, '\\', n)) { /* the common case: nothing to unescape */
         if (memchr(s, '\0', n))

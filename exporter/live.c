@@ -31,6 +31,7 @@
 
 #include "log.h"
 #include "ws.h"
+#include "sigmask.h"
 
 /* Shutdown: how long close handshakes and the ends of SSE streams may take. */
 #define SHUTDOWN_GRACE_MS 2000
@@ -1085,19 +1086,15 @@ mxe_live *mxe_live_new(const mxe_config *cfg, mxe_hub *hub, char *err, size_t er
     }
     /* Threads inherit the signal mask: the main thread handles SIGTERM/SIGINT, and a
      * vanished client must not raise SIGPIPE here. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
+    sigset_t old;
+    mxe_sigmask_block(&old);
     int rc = pthread_create(&l->io_thread, NULL, io_main, l);
     if (rc == 0) {
         l->io_started = true;
         rc = pthread_create(&l->fanout_thread, NULL, fanout_main, l);
         l->fanout_started = rc == 0;
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    mxe_sigmask_restore(&old);
     if (rc != 0) {
         snprintf(err, errlen, "live feeds: cannot start a thread: %s", strerror(rc));
         goto fail;

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "mirror_file.h"
 #include "mirror_redis.h"
+#include "sigmask.h"
 
 struct mxe_mirrors {
     mxe_mirror_redis *redis; /* NULL when disabled */
@@ -122,14 +123,10 @@ int mxe_mirrors_start(mxe_mirrors *m)
         return 0; /* nothing to mirror: no thread */
     /* The worker must never take SIGTERM/SIGINT: a signal mid-write would leave the main
      * thread's handler to run there. It inherits this mask. */
-    sigset_t block, old;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &block, &old);
+    sigset_t old;
+    mxe_sigmask_block(&old);
     int rc = pthread_create(&m->thread, NULL, worker, m);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    mxe_sigmask_restore(&old);
     if (rc != 0)
         return -1;
     m->running = true;

@@ -1,5 +1,6 @@
 /* WebSocket handshake and framing; see ws.h. */
 #include "ws.h"
+#include "utf8.h"
 
 #include <string.h>
 
@@ -94,39 +95,6 @@ bool mxe_ws_close_code_valid(unsigned code)
 {
     return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
            (code >= 3000 && code <= 4999);
-}
-
-bool mxe_ws_utf8_valid(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        size_t len;
-        uint8_t lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            len = 2;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            len = 3;
-            lo = c == 0xE0 ? 0xA0 : 0x80;
-            hi = c == 0xED ? 0x9F : 0xBF;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            len = 4;
-            lo = c == 0xF0 ? 0x90 : 0x80;
-            hi = c == 0xF4 ? 0x8F : 0xBF;
-        } else {
-            return false;
-        }
-        if (i + len > n || p[i + 1] < lo || p[i + 1] > hi)
-            return false;
-        for (size_t k = 2; k < len; k++)
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-        i += len;
-    }
-    return true;
 }
 
 void mxe_ws_decoder_init(mxe_ws_decoder *d, uint64_t max_message)
@@ -237,7 +205,7 @@ static mxe_ws_event_type end_frame(mxe_ws_decoder *d, mxe_ws_event *ev)
             ev->code = (unsigned)d->ctrl[0] << 8 | d->ctrl[1];
             if (!mxe_ws_close_code_valid(ev->code))
                 return fail(d, ev, MXE_WS_CLOSE_PROTOCOL, "invalid close code");
-            if (!mxe_ws_utf8_valid(d->ctrl + 2, (size_t)d->len - 2))
+            if (!mxe_utf8_valid((const char *)d->ctrl + 2, (size_t)d->len - 2))
                 return fail(d, ev, MXE_WS_CLOSE_INVALID_DATA, "close reason is not UTF-8");
             ev->payload = d->ctrl + 2;
             ev->len = (size_t)d->len - 2;

@@ -60,9 +60,6 @@ size_t mxe_ws_close_frame(uint8_t *out, unsigned code, const char *reason);
 /* A close code a peer may send (RFC 6455 7.4: 1000-1003, 1007-1014, 3000-4999). */
 bool mxe_ws_close_code_valid(unsigned code);
 
-/* Whether p[0..n) is valid UTF-8 (no overlongs, no surrogates, nothing past U+10FFFF). */
-bool mxe_ws_utf8_valid(const uint8_t *p, size_t n);
-
 typedef enum {
     MXE_WS_EV_NONE,    /* the input was consumed; nothing completed */
     MXE_WS_EV_MESSAGE, /* a whole text message arrived (its content is not kept) */

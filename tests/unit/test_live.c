@@ -23,6 +23,7 @@
 #include "sha1.h"
 #include "snapshot.h"
 #include "testutil.h"
+#include "utf8.h"
 #include "ws.h"
 
 /* ---------------------------------------------------------------------------------- */
@@ -407,14 +408,14 @@ END_TEST
 
 START_TEST(test_utf8)
 {
-    ck_assert(mxe_ws_utf8_valid((const uint8_t *)"", 0));
-    ck_assert(mxe_ws_utf8_valid((const uint8_t *)"h\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10));
-    ck_assert(!mxe_ws_utf8_valid((const uint8_t *)"\xc0\xaf", 2));         /* overlong */
-    ck_assert(!mxe_ws_utf8_valid((const uint8_t *)"\xe0\x80\xaf", 3));     /* overlong */
-    ck_assert(!mxe_ws_utf8_valid((const uint8_t *)"\xed\xa0\x80", 3));     /* surrogate */
-    ck_assert(!mxe_ws_utf8_valid((const uint8_t *)"\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
-    ck_assert(!mxe_ws_utf8_valid((const uint8_t *)"\xe2\x82", 2));         /* cut short */
-    ck_assert(!mxe_ws_utf8_valid((const uint8_t *)"\x80", 1));
+    ck_assert(mxe_utf8_valid("", 0));
+    ck_assert(mxe_utf8_valid("h\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10));
+    ck_assert(!mxe_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    ck_assert(!mxe_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+    ck_assert(!mxe_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    ck_assert(!mxe_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+    ck_assert(!mxe_utf8_valid("\xe2\x82", 2));         /* cut short */
+    ck_assert(!mxe_utf8_valid("\x80", 1));
 }
 END_TEST
 
