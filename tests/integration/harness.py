@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -310,48 +311,59 @@ class Exporter:
 # --- Prometheus ----------------------------------------------------------------------------
 
 class Prometheus:
-    """A real Prometheus (Debian's package) scraping the given targets every second."""
+    """A real Prometheus (Debian's package) on a free loopback port, scraping the given
+    targets every second, with its data in a temporary directory."""
 
-    def __init__(self, targets, rule_files=(), scrape_interval="1s"):
+    def __init__(self, targets, rule_files=(), job="mediamtx-exporter"):
         self.dir = tempfile.mkdtemp(prefix="mxe-prometheus-")
         self.port = free_port()
-        lines = ["global:", "  scrape_interval: %s" % scrape_interval,
-                 "  evaluation_interval: %s" % scrape_interval]
-        if rule_files:
-            lines.append("rule_files:")
-            lines += ["  - %s" % os.path.abspath(f) for f in rule_files]
-        lines += ["scrape_configs:", "  - job_name: mediamtx-exporter", "    static_configs:",
-                  "      - targets: [%s]" % ", ".join("'%s'" % t for t in targets)]
+        self.url = "http://127.0.0.1:%d" % self.port
+        config = {  # JSON is YAML: no YAML writer needed
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
+                       "evaluation_interval": "1s"},
+            "rule_files": [os.path.abspath(f) for f in rule_files],
+            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]}],
+        }
         cfg = os.path.join(self.dir, "prometheus.yml")
         with open(cfg, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        self.log = open(os.path.join(self.dir, "log"), "wb")
+            json.dump(config, f)
+        self.log_path = os.path.join(self.dir, "prometheus.log")
+        self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            ["prometheus", "--config.file", cfg, "--storage.tsdb.path", os.path.join(self.dir, "data"),
-             "--web.listen-address", "127.0.0.1:%d" % self.port, "--web.enable-lifecycle"],
+            ["prometheus", "--config.file=" + cfg, "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
+             "--storage.tsdb.retention.time=1h", "--web.listen-address=127.0.0.1:%d" % self.port,
+             "--log.level=warn"],
             stdout=self.log, stderr=subprocess.STDOUT)
-        wait_until(lambda: self.api("/-/ready", raw=True), timeout=30, what="Prometheus ready")
+        wait_until(self._ready, timeout=30, interval=0.1, what="Prometheus /-/ready")
 
-    def api(self, path, raw=False, **params):
-        url = "http://127.0.0.1:%d%s" % (self.port, path)
-        if params:
-            url += "?" + urllib.parse.urlencode(params)
-        with urllib.request.urlopen(url, timeout=10) as r:
-            body = r.read()
-        if raw:
-            return body
-        doc = json.loads(body)
-        assert doc["status"] == "success", doc
-        return doc["data"]
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("prometheus exited (%d): %s" % (self.proc.returncode,
+                                                                  self.log_tail()))
+        with urllib.request.urlopen(self.url + "/-/ready", timeout=5) as r:
+            return r.status == 200
+
+    def log_tail(self, n=4000):
+        with open(self.log_path, "rb") as f:
+            return f.read()[-n:].decode("utf-8", "replace")
+
+    def api(self, path, **params):
+        """GET /api/v1/<path>: the decoded document, also for 4xx (bad_data) answers."""
+        url = "%s/api/v1/%s?%s" % (self.url, path, urllib.parse.urlencode(params, doseq=True))
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            return json.load(e)
 
     def query(self, expr):
-        return self.api("/api/v1/query", query=expr)
+        return self.api("query", query=expr)
 
     def wait_target_up(self, timeout=30):
         def up():
-            targets = self.api("/api/v1/targets")["activeTargets"]
-            return targets if targets and all(t["health"] == "up" for t in targets) else None
-        return wait_until(up, timeout=timeout, what="all scrape targets up")
+            active = self.api("targets")["data"]["activeTargets"]
+            return active if active and all(t["health"] == "up" for t in active) else None
+        return wait_until(up, timeout=timeout, interval=0.2, what="all scrape targets up")
 
     def close(self):
         if self.proc.poll() is None:

@@ -83,7 +83,7 @@ def test_prometheus_scrapes_openmetrics_and_reads_values(spawn):
     records = {r["name"]: r for r in json.loads(ex.get("/api/streams/latest")[2])}
 
     def value(expr):
-        res = prom.query(expr)["result"]
+        res = prom.query(expr)["data"]["result"]
         return float(res[0]["value"][1]) if res else None
 
     wait_until(lambda: value('mediamtx_stream_readers{path="testpattern-sport"}') is not None,
@@ -109,7 +109,7 @@ def test_prometheus_scrapes_openmetrics_and_reads_values(spawn):
                 "mediamtx_stream_srt_receive_latency_seconds"):
         assert value('%s{path="testpattern-sport"}' % fam) is not None, fam
         assert value('%s{path="studio-a/main"}' % fam) is None, fam  # SRT publishers only
-    info = prom.query('mediamtx_stream_info{path="testpattern-sport"}')["result"][0]["metric"]
+    info = prom.query('mediamtx_stream_info{path="testpattern-sport"}')["data"]["result"][0]["metric"]
     assert info["source_type"] == "srtConn" and info["tracks"] == "H264,MPEG-4 Audio"
     assert value('mediamtx_info{version="v1.20.1"}') == 1
     for fam in ("mediamtx_exporter_build_info", "mediamtx_exporter_polls_total",
@@ -122,5 +122,5 @@ def test_prometheus_scrapes_openmetrics_and_reads_values(spawn):
                 "process_max_fds"):
         assert value(fam) is not None, fam
     # OpenMetrics was negotiated: only its "# UNIT" lines give Prometheus a unit.
-    meta = prom.api("/api/v1/targets/metadata", metric="mediamtx_stream_received_bytes")
+    meta = prom.api("targets/metadata", metric="mediamtx_stream_received_bytes")["data"]
     assert meta and meta[0]["type"] == "counter" and meta[0]["unit"] == "bytes", meta

@@ -5,10 +5,8 @@ subscriber that holds nobody back and is dropped, malformed frames and their clo
 keep-alives, the subscriber limit and metric, and a clean shutdown with subscribers
 attached."""
 import asyncio
-import base64
 import http.client
 import json
-import os
 import signal
 import socket
 import struct

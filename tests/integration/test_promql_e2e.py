@@ -21,13 +21,7 @@ import glob
 import json
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 import yaml
@@ -203,69 +197,6 @@ def test_artefacts_present():
 # Prometheus
 # --------------------------------------------------------------------------------------------
 
-class Prometheus:
-    """A real Prometheus on a free loopback port, with its data in a temp directory."""
-
-    def __init__(self, scrape_target, rule_files):
-        self.dir = tempfile.mkdtemp(prefix="mxe-prometheus-")
-        self.port = harness.free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        config = {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
-                       "evaluation_interval": "1s"},
-            "rule_files": list(rule_files),
-            "scrape_configs": [{"job_name": JOB,
-                                "static_configs": [{"targets": [scrape_target]}]}],
-        }
-        self.config_path = os.path.join(self.dir, "prometheus.yml")
-        with open(self.config_path, "w") as f:
-            yaml.safe_dump(config, f)
-        self.log_path = os.path.join(self.dir, "prometheus.log")
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [PROMETHEUS, "--config.file=" + self.config_path,
-             "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
-             "--storage.tsdb.retention.time=1h",
-             "--web.listen-address=127.0.0.1:%d" % self.port,
-             "--log.level=warn"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        harness.wait_until(self._ready, timeout=30, interval=0.1, what="Prometheus /-/ready")
-
-    def _ready(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("prometheus exited (%d): %s" % (self.proc.returncode,
-                                                                  self.log_tail()))
-        with urllib.request.urlopen(self.url + "/-/ready", timeout=5) as r:
-            return r.status == 200
-
-    def log_tail(self, n=4000):
-        with open(self.log_path, "rb") as f:
-            return f.read()[-n:].decode("utf-8", "replace")
-
-    def api(self, path, **params):
-        """GET /api/v1/<path>; returns the decoded body also for 4xx (bad_data) answers."""
-        url = "%s/api/v1/%s?%s" % (self.url, path, urllib.parse.urlencode(params, doseq=True))
-        try:
-            with urllib.request.urlopen(url, timeout=10) as r:
-                return json.load(r)
-        except urllib.error.HTTPError as e:
-            return json.load(e)
-
-    def query(self, expr):
-        return self.api("query", query=expr)
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def stack():
     """Stand-in (demo) → exporter → Prometheus with the repository's rules."""
@@ -280,14 +211,9 @@ def stack():
                                      "--mediamtx.timeout", "0.4s"])
         started.append(exporter)
         target = "127.0.0.1:%d" % exporter.port
-        prom = Prometheus(target, RULE_FILES)
+        prom = harness.Prometheus([target], RULE_FILES, job=JOB)
         started.append(prom)
-
-        def target_up():
-            active = prom.api("targets")["data"]["activeTargets"]
-            return len(active) == 1 and active[0]["health"] == "up"
-        harness.wait_until(target_up, timeout=30, interval=0.2,
-                           what="the exporter target to be up in Prometheus")
+        prom.wait_target_up()
         exported = {s.split("{", 1)[0] for s in exporter.metrics()}
         yield {"standin": standin, "exporter": exporter, "prom": prom, "instance": target,
                "exported": exported}
