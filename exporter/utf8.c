@@ -46,3 +46,48 @@ bool mxe_utf8_valid(const char *s, size_t n)
     }
     return true;
 }
+
+bool mxe_utf8_stream_feed(mxe_utf8_stream *st, const unsigned char *p, size_t n)
+{
+    unsigned need = st->need;
+    unsigned char lo = st->lo, hi = st->hi;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (need) {
+            if (c < lo || c > hi)
+                return false;
+            need--;
+            lo = 0x80;
+            hi = 0xBF;
+            continue;
+        }
+        if (c < 0x80)
+            continue;
+        /* The same ranges as mxe_utf8_seq_len(): the second byte's range excludes overlong
+         * forms, surrogates and code points above U+10FFFF. */
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+            lo = 0x80;
+            hi = 0xBF;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            need = 2;
+            lo = c == 0xE0 ? 0xA0 : 0x80;
+            hi = c == 0xED ? 0x9F : 0xBF;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            need = 3;
+            lo = c == 0xF0 ? 0x90 : 0x80;
+            hi = c == 0xF4 ? 0x8F : 0xBF;
+        } else {
+            return false;
+        }
+    }
+    st->need = (unsigned char)need;
+    st->lo = lo;
+    st->hi = hi;
+    return true;
+}
+
+bool mxe_utf8_stream_complete(const mxe_utf8_stream *st)
+{
+    return st->need == 0;
+}

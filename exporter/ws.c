@@ -1,6 +1,5 @@
 /* WebSocket handshake and framing; see ws.h. */
 #include "ws.h"
-#include "utf8.h"
 
 #include <string.h>
 
@@ -170,6 +169,8 @@ static mxe_ws_event_type start_frame(mxe_ws_decoder *d, mxe_ws_event *ev)
     case MXE_WS_OP_CONT:
         if (d->opcode == MXE_WS_OP_CONT && !d->in_message)
             return fail(d, ev, MXE_WS_CLOSE_PROTOCOL, "continuation frame without a message");
+        if (d->opcode == MXE_WS_OP_TEXT)
+            memset(&d->text, 0, sizeof d->text);
         if (len > d->max_message - d->message_len)
             return fail(d, ev, MXE_WS_CLOSE_TOO_BIG, "message too big");
         d->message_len += len;
@@ -217,12 +218,29 @@ static mxe_ws_event_type end_frame(mxe_ws_decoder *d, mxe_ws_event *ev)
         ev->payload = NULL;
         ev->len = 0;
         if (d->fin) {
+            if (!mxe_utf8_stream_complete(&d->text))
+                return fail(d, ev, MXE_WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
             d->in_message = false;
             ev->type = MXE_WS_EV_MESSAGE;
         }
         break;
     }
     return ev->type;
+}
+
+/* Validate masked text payload p[0..n), at offset d->got of the frame's payload. */
+static bool text_ok(mxe_ws_decoder *d, const uint8_t *p, size_t n)
+{
+    uint8_t plain[256];
+    for (size_t off = 0; off < n;) {
+        size_t k = n - off < sizeof plain ? n - off : sizeof plain;
+        memcpy(plain, p + off, k);
+        mxe_ws_mask(plain, k, d->mask, d->got + off);
+        if (!mxe_utf8_stream_feed(&d->text, plain, k))
+            return false;
+        off += k;
+    }
+    return true;
 }
 
 size_t mxe_ws_decode(mxe_ws_decoder *d, const uint8_t *p, size_t n, mxe_ws_event *ev)
@@ -252,9 +270,12 @@ size_t mxe_ws_decode(mxe_ws_decoder *d, const uint8_t *p, size_t n, mxe_ws_event
         }
         uint64_t left = d->len - d->got;
         size_t take = left < n - i ? (size_t)left : n - i;
-        if (d->opcode & 0x8) { /* control: keep and unmask; data: skipped unread */
+        if (d->opcode & 0x8) { /* control: keep and unmask */
             memcpy(d->ctrl + d->got, p + i, take);
             mxe_ws_mask(d->ctrl + d->got, take, d->mask, d->got);
+        } else if (!text_ok(d, p + i, take)) { /* text: validated, not kept */
+            fail(d, ev, MXE_WS_CLOSE_INVALID_DATA, "text message is not UTF-8");
+            return i + take;
         }
         d->got += take;
         i += take;

@@ -31,7 +31,7 @@ typedef struct mxe_live mxe_live;
 #define MXE_LIVE_RETRY_MS 2000
 /* Idle subscribers get a WebSocket ping or an SSE comment this often, in ms. */
 #define MXE_LIVE_KEEPALIVE_MS 15000
-/* Longest text message a WebSocket client may send (the server ignores its content). */
+/* Longest text message a WebSocket client may send (validated as UTF-8, then ignored). */
 #define MXE_LIVE_MAX_CLIENT_MESSAGE 4096
 
 /* Start the fan-out and I/O threads for `hub` (their signal masks block SIGTERM, SIGINT

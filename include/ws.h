@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "utf8.h"
+
 /* Opcodes (RFC 6455 5.2). */
 enum {
     MXE_WS_OP_CONT = 0x0,
@@ -62,7 +64,7 @@ bool mxe_ws_close_code_valid(unsigned code);
 
 typedef enum {
     MXE_WS_EV_NONE,    /* the input was consumed; nothing completed */
-    MXE_WS_EV_MESSAGE, /* a whole text message arrived (its content is not kept) */
+    MXE_WS_EV_MESSAGE, /* a whole, valid text message arrived (its content is not kept) */
     MXE_WS_EV_PING,    /* payload/len: the ping's payload, to echo in a pong */
     MXE_WS_EV_PONG,    /* payload/len: the pong's payload */
     MXE_WS_EV_CLOSE,   /* code (MXE_WS_CLOSE_NO_STATUS when absent); payload/len: reason */
@@ -91,6 +93,7 @@ typedef struct mxe_ws_decoder {
     uint8_t ctrl[MXE_WS_MAX_CONTROL];
     bool in_message;      /* a fragmented text message is open */
     uint64_t message_len; /* its bytes so far */
+    mxe_utf8_stream text; /* UTF-8 validation of the text message, across its fragments */
     bool done;            /* an ERROR or CLOSE was returned: feed no more */
 } mxe_ws_decoder;
 
@@ -103,7 +106,10 @@ void mxe_ws_decoder_init(mxe_ws_decoder *d, uint64_t max_message);
  * longer than 125 bytes → 1002; a continuation without an open message or a new message
  * inside an open one → 1002; a close payload of 1 byte, with a code a peer may not send
  * → 1002, or whose reason is not UTF-8 → 1007; a binary frame → 1003; a text message
- * longer than max_message → 1009 (detected from the header, before the payload). After an
+ * longer than max_message → 1009 (detected from the header, before the payload); a text
+ * message that is not UTF-8 → 1007 (RFC 6455 8.1), validated as its bytes arrive, across
+ * fragments (a code point may span two), so the error comes at the first byte that makes
+ * it invalid, or at the end of the message when it ends inside a code point. After an
  * ERROR or a CLOSE the decoder consumes nothing more. */
 size_t mxe_ws_decode(mxe_ws_decoder *d, const uint8_t *p, size_t n, mxe_ws_event *ev);
 

@@ -276,6 +276,19 @@ START_TEST(test_decoder_accepts)
         ck_assert_str_eq(d.payload, "done"); /* the close reason */
         ck_assert_uint_eq(d.consumed, n);
 
+        /* UTF-8 text whose code points span fragments: "h\u00e9" + "\U0001F600" in four
+         * fragments cut inside both code points, and an empty final fragment */
+        n = client_frame(buf, 0x01, "h\xc3", 2);
+        n += client_frame(buf + n, 0x00, "\xa9\xf0", 2);
+        n += client_frame(buf + n, 0x00, "\x9f\x98", 2);
+        n += client_frame(buf + n, 0x80, "\x80", 1);
+        n += client_frame(buf + n, 0x81, "", 0);
+        decode_all(buf, n, 4096, bytewise, &d);
+        ck_assert_uint_eq(d.n_events, 2);
+        ck_assert_int_eq(d.types[0], MXE_WS_EV_MESSAGE);
+        ck_assert_int_eq(d.types[1], MXE_WS_EV_MESSAGE);
+        ck_assert_uint_eq(d.consumed, n);
+
         /* empty close: code 1005 (no status) */
         n = client_frame(buf, 0x88, "", 0);
         decode_all(buf, n, 4096, bytewise, &d);
@@ -345,6 +358,11 @@ START_TEST(test_decoder_rules)
         {"close reason not UTF-8", 0x88, "\x03\xe8\xff", 3, 1007, false},
         {"close reason surrogate", 0x88, "\x03\xe8\xed\xa0\x80", 5, 1007, false},
         {"text over the limit", 0x81, NULL, 101, 1009, false},
+        {"text not UTF-8", 0x81, "ok\xff", 3, 1007, false},
+        {"text ends inside a code point", 0x81, "ok\xe2\x82", 4, 1007, false},
+        {"text with a surrogate", 0x81, "\xed\xa0\x80", 3, 1007, false},
+        {"text with an overlong form", 0x81, "\xc0\xaf", 2, 1007, false},
+        {"text above U+10FFFF", 0x81, "\xf4\x90\x80\x80", 4, 1007, false},
     };
     for (int bytewise = 0; bytewise < 2; bytewise++) {
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
@@ -395,9 +413,31 @@ START_TEST(test_decoder_rules)
     const uint8_t top64[] = {0x81, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4};
     decode_all(top64, sizeof top64, UINT64_MAX, false, &d);
     ck_assert_uint_eq(d.code, 1002);
-    /* after an error nothing more is consumed */
+    /* UTF-8 across fragments: a code point cut at the end of a message's last fragment
+     * is an error, as is one whose continuation comes in the next fragment wrong */
+    n = client_frame(buf, 0x01, "a\xc3", 2);
+    n += client_frame(buf + n, 0x80, "\xa9\xe2", 2);
+    decode_all(buf, n, 100, false, &d);
+    ck_assert_int_eq(d.types[0], MXE_WS_EV_ERROR);
+    ck_assert_uint_eq(d.code, 1007);
+    n = client_frame(buf, 0x01, "\xf0\x9f", 2);
+    n += client_frame(buf + n, 0x80, "\x41", 1);
+    decode_all(buf, n, 100, false, &d);
+    ck_assert_int_eq(d.types[0], MXE_WS_EV_ERROR);
+    ck_assert_uint_eq(d.code, 1007);
+    /* fail fast: the invalid byte is enough, before the message (or the frame) ends */
     mxe_ws_decoder dec;
     mxe_ws_event ev;
+    mxe_ws_decoder_init(&dec, 100);
+    n = client_frame(buf, 0x01,
+                     "ab\xff"
+                     "cdef",
+                     7);
+    size_t used = mxe_ws_decode(&dec, buf, n - 3, &ev); /* "def" not sent yet */
+    ck_assert_int_eq(ev.type, MXE_WS_EV_ERROR);
+    ck_assert_uint_eq(ev.code, 1007);
+    ck_assert_uint_le(used, n - 3);
+    /* after an error nothing more is consumed */
     mxe_ws_decoder_init(&dec, 100);
     n = client_frame(buf, 0x82, "x", 1);
     mxe_ws_decode(&dec, buf, n, &ev);
@@ -416,6 +456,52 @@ START_TEST(test_utf8)
     ck_assert(!mxe_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
     ck_assert(!mxe_utf8_valid("\xe2\x82", 2));         /* cut short */
     ck_assert(!mxe_utf8_valid("\x80", 1));
+}
+END_TEST
+
+/* The incremental validator agrees with mxe_utf8_valid() on every way of cutting a text in
+ * two or three pieces. */
+START_TEST(test_utf8_stream)
+{
+    static const char *const texts[] = {
+        "",
+        "plain ascii",
+        "h\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80!",
+        "\xef\xbf\xbf\xf4\x8f\xbf\xbf\xed\x9f\xbf\xee\x80\x80", /* edges */
+        "\xc0\xaf",
+        "\xc1\xbf",
+        "\xe0\x9f\xbf",
+        "\xed\xa0\x80",
+        "\xf0\x8f\xbf\xbf",
+        "\xf4\x90\x80\x80",
+        "\xf5\x80\x80\x80",
+        "ab\xe2\x82",
+        "\xe2\x82x",
+        "\x80",
+        "\xc3\xa9\xff",
+        "\xfe\xff",
+    };
+    for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+        const unsigned char *u = (const unsigned char *)texts[t];
+        size_t n = strlen(texts[t]);
+        bool want = mxe_utf8_valid(texts[t], n);
+        for (size_t i = 0; i <= n; i++) {
+            for (size_t j = i; j <= n; j++) {
+                mxe_utf8_stream st;
+                memset(&st, 0, sizeof st);
+                bool ok = mxe_utf8_stream_feed(&st, u, i) &&
+                          mxe_utf8_stream_feed(&st, u + i, j - i) &&
+                          mxe_utf8_stream_feed(&st, u + j, n - j) && mxe_utf8_stream_complete(&st);
+                ck_assert_msg(ok == want, "text %zu cut at %zu and %zu: %d", t, i, j, ok);
+            }
+        }
+    }
+    /* fail fast: a byte that no text can continue with is refused at once */
+    mxe_utf8_stream st;
+    memset(&st, 0, sizeof st);
+    ck_assert(mxe_utf8_stream_feed(&st, (const unsigned char *)"\xe2", 1));
+    ck_assert(!mxe_utf8_stream_complete(&st));
+    ck_assert(!mxe_utf8_stream_feed(&st, (const unsigned char *)"A", 1));
 }
 END_TEST
 
@@ -793,6 +879,7 @@ int main(void)
     tcase_add_test(tc, test_decoder_accepts);
     tcase_add_test(tc, test_decoder_rules);
     tcase_add_test(tc, test_utf8);
+    tcase_add_test(tc, test_utf8_stream);
     tcase_add_test(tc, test_sse_writer);
     suite_add_tcase(s, tc);
     TCase *srv_tc = tcase_create("server");
