@@ -8,7 +8,10 @@
  *     "POLL_INTERVAL" or "/etc/mxe.env:3 POLL_INTERVAL"). argv is read first because it may
  *     name the env file, but it still wins last: for each option the effective text is
  *     flag ?: environment ?: file ?: default.
- *  2. Validate and store, once, in table order; then the checks that involve two options.
+ *  2. Resolve the options that set one thing in two ways (a value and its _FILE form,
+ *     basic auth and a token): both in one layer is an error, across layers the higher
+ *     layer wins (resolve_conflicts). Then validate and store, once, in table order; then
+ *     the checks that involve two options.
  *
  * So every error can name the option the way the user wrote it, and nothing is parsed
  * twice. Secret values never appear in an error message or in the log. */
@@ -868,6 +871,7 @@ typedef struct {
 
 typedef struct {
     raw_value v[N_LAYERS][N_OPTIONS];
+    bool ignored[N_OPTIONS]; /* lost a conflict to a higher layer (resolve_conflicts) */
     bool want_help, want_version;
 } raw_config;
 
@@ -1110,9 +1114,11 @@ static const opt *opt_by_flag(const char *flag)
 }
 
 /* Effective raw value of option i: flag, environment, file, else NULL (the default is
- * not a raw_value). */
+ * not a raw_value). NULL too for an option that lost a conflict to a higher layer. */
 static const raw_value *effective(const raw_config *r, size_t i)
 {
+    if (r->ignored[i])
+        return NULL;
     for (int l = N_LAYERS - 1; l >= 0; l--) {
         if (r->v[l][i].val)
             return &r->v[l][i];
@@ -1133,19 +1139,65 @@ static bool set_nonempty(const raw_config *r, const opt *o)
     return rv && rv->val[0] != '\0';
 }
 
-/* A value and its _FILE form (same target field) must not both be given. */
-static int check_secret_pairs(const raw_config *r, char *err, size_t errlen)
+/* Options that set the same thing in two ways: a value and its _FILE form, basic auth and
+ * a bearer token. Within one layer (the flags, the environment or the env file) setting
+ * both ways is an error, as the user said two things at once. Across layers the usual
+ * precedence holds: the highest layer that sets either way decides, and every option of
+ * the other way is ignored, from whatever layer (so MEDIAMTX_API_PASS in the env file
+ * gives way to --mediamtx.password-file, and a token in the environment to a user and
+ * password on the command line). Empty values count as unset. */
+typedef struct {
+    const char *first[3];  /* flags of one way, NULL-terminated; named first in errors */
+    const char *second[5]; /* flags of the other way */
+    const char *advice;
+} opt_conflict;
+
+static const opt_conflict conflicts[] = {
+    {{"--mediamtx.username-file"}, {"--mediamtx.username"}, "set only one"},
+    {{"--mediamtx.password-file"}, {"--mediamtx.password"}, "set only one"},
+    {{"--mediamtx.bearer-token-file"}, {"--mediamtx.bearer-token"}, "set only one"},
+    {{"--redis.password-file"}, {"--redis.password"}, "set only one"},
+    {{"--mediamtx.bearer-token", "--mediamtx.bearer-token-file"},
+     {"--mediamtx.username", "--mediamtx.username-file", "--mediamtx.password",
+      "--mediamtx.password-file"},
+     "use basic auth or a token"},
+};
+
+/* The first option of `flags` that layer `l` sets to a non-empty value, or NULL. */
+static const opt *way_in_layer(const raw_config *r, int l, const char *const *flags)
 {
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const opt *f = &options[i];
-        if (f->kind != K_SECRET_FILE || !set_nonempty(r, f))
-            continue;
-        for (size_t j = 0; j < N_OPTIONS; j++) {
-            const opt *v = &options[j];
-            if (v->off == f->off && v->kind != K_SECRET_FILE && set_nonempty(r, v))
-                return fail(err, errlen, "%s: cannot be combined with %s; set only one",
-                            origin_of(r, f), origin_of(r, v));
+    for (; *flags; flags++) {
+        const opt *o = find_flag(*flags, strlen(*flags));
+        const raw_value *rv = &r->v[l][o - options];
+        if (rv->val && rv->val[0])
+            return o;
+    }
+    return NULL;
+}
+
+static void ignore_way(raw_config *r, const char *const *flags)
+{
+    for (; *flags; flags++)
+        r->ignored[find_flag(*flags, strlen(*flags)) - options] = true;
+}
+
+static int resolve_conflicts(raw_config *r, char *err, size_t errlen)
+{
+    for (size_t k = 0; k < sizeof conflicts / sizeof conflicts[0]; k++) {
+        const opt_conflict *c = &conflicts[k];
+        int winner = -1; /* 0: the first way, 1: the second */
+        for (int l = N_LAYERS - 1; l >= 0; l--) {
+            const opt *a = way_in_layer(r, l, c->first), *b = way_in_layer(r, l, c->second);
+            if (a && b)
+                return fail(err, errlen, "%s: cannot be combined with %s; %s",
+                            r->v[l][a - options].origin, r->v[l][b - options].origin, c->advice);
+            if (winner < 0 && (a || b))
+                winner = a ? 0 : 1;
         }
+        if (winner == 0)
+            ignore_way(r, c->second);
+        else if (winner == 1)
+            ignore_way(r, c->first);
     }
     return 0;
 }
@@ -1173,10 +1225,6 @@ static int cross_check(mxe_config *cfg, const raw_config *r, char *err, size_t e
     if (cfg->password && !cfg->username)
         return fail(err, errlen, "%s: a password needs a user (--mediamtx.username)",
                     origin_of_pair(r, "--mediamtx.password", "--mediamtx.password-file"));
-    if (cfg->bearer_token && cfg->username)
-        return fail(err, errlen, "%s: cannot be combined with %s; use basic auth or a token",
-                    origin_of_pair(r, "--mediamtx.bearer-token", "--mediamtx.bearer-token-file"),
-                    origin_of_pair(r, "--mediamtx.username", "--mediamtx.username-file"));
     if (!cfg->web_tls_cert_file != !cfg->web_tls_key_file)
         return fail(err, errlen, "%s: needs %s too",
                     cfg->web_tls_cert_file ? origin_of(r, opt_by_flag("--web.tls-cert-file"))
@@ -1221,7 +1269,7 @@ mxe_config_result mxe_config_load(mxe_config *cfg, int argc, char **argv, char *
     if (cfv && cfv->val[0] && read_env_file(r, cfv->val, cfv->origin, err, errlen) != 0)
         goto done;
 
-    if (check_secret_pairs(r, err, errlen) != 0)
+    if (resolve_conflicts(r, err, errlen) != 0)
         goto done;
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const opt *o = &options[i];

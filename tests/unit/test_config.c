@@ -558,8 +558,12 @@ START_TEST(test_redis_password_override)
     ck_assert_str_eq(cfg.redis.password, "filepw");
     ck_assert_str_eq(cfg.redis.unix_path, "/tmp/r.sock");
     mxe_config_free(&cfg);
-    expect_bad(ARGS("--redis.password=x"), ARGS(env),
-               "REDIS_PASSWORD_FILE: cannot be combined with --redis.password");
+    /* the flag beats the variable's _FILE form; both forms in one layer are an error */
+    cfg = load_ok(ARGS("--redis.password=x"), ARGS(env));
+    ck_assert_str_eq(cfg.redis.password, "x");
+    mxe_config_free(&cfg);
+    expect_bad(NONE, ARGS("REDIS_PASSWORD=x", env),
+               "REDIS_PASSWORD_FILE: cannot be combined with REDIS_PASSWORD");
     free(env);
     remove_temp(pwfile);
 }
@@ -701,12 +705,20 @@ START_TEST(test_secret_files)
     ck_assert_ptr_null(strstr(err, "line1"));
     expect_bad(ARGS("--mediamtx.bearer-token-file=/nonexistent/token"), NONE,
                "--mediamtx.bearer-token-file: cannot read /nonexistent/token: ");
-    /* value and _FILE together, from any source */
-    expect_bad(ARGS("--mediamtx.username=u", "--mediamtx.password=topsecret"), ARGS(e_pass),
-               "MEDIAMTX_API_PASS_FILE: cannot be combined with --mediamtx.password");
+    /* value and _FILE in different layers: the higher layer wins, the other is ignored */
+    cfg = load_ok(ARGS("--mediamtx.username=u", "--mediamtx.password=topsecret"), ARGS(e_pass));
+    ck_assert_str_eq(cfg.password, "topsecret");
+    mxe_config_free(&cfg);
+    cfg = load_ok(ARGS(a_user), ARGS("MEDIAMTX_API_USER=bob"));
+    ck_assert_str_eq(cfg.username, "viewer");
+    mxe_config_free(&cfg);
+    /* ... and in the same layer: an error naming both */
+    expect_bad(ARGS("--mediamtx.username=u", "--mediamtx.password=topsecret", a_pass), NONE,
+               "--mediamtx.password-file: cannot be combined with --mediamtx.password");
     ck_assert_ptr_null(strstr(err, "topsecret"));
-    expect_bad(ARGS(a_user), ARGS("MEDIAMTX_API_USER=bob"),
-               "--mediamtx.username-file: cannot be combined with MEDIAMTX_API_USER");
+    expect_bad(NONE, ARGS("MEDIAMTX_API_USER=bob", e_pass, "MEDIAMTX_API_PASS=topsecret"),
+               "MEDIAMTX_API_PASS_FILE: cannot be combined with MEDIAMTX_API_PASS; set only one");
+    ck_assert_ptr_null(strstr(err, "topsecret"));
 
     free(a_user);
     free(a_pass);
@@ -740,13 +752,88 @@ START_TEST(test_auth_rules)
     expect_bad(NONE, ARGS("MEDIAMTX_API_PASS=topsecret"),
                "MEDIAMTX_API_PASS: a password needs a user");
     ck_assert_ptr_null(strstr(err, "topsecret"));
-    expect_bad(ARGS("--mediamtx.bearer-token", "topsecret"), ARGS("MEDIAMTX_API_USER=u"),
-               "--mediamtx.bearer-token: cannot be combined with MEDIAMTX_API_USER");
+    /* a token and basic auth: the higher layer's choice wins */
+    cfg = load_ok(ARGS("--mediamtx.bearer-token", "topsecret"), ARGS("MEDIAMTX_API_USER=u"));
+    ck_assert_str_eq(cfg.bearer_token, "topsecret");
+    ck_assert_ptr_null(cfg.username);
+    mxe_config_free(&cfg);
+    /* ... and together in one layer they are an error */
+    expect_bad(ARGS("--mediamtx.bearer-token", "topsecret", "--mediamtx.username=u"), NONE,
+               "--mediamtx.bearer-token: cannot be combined with --mediamtx.username; use basic "
+               "auth or a token");
     ck_assert_ptr_null(strstr(err, "topsecret"));
+    expect_bad(NONE, ARGS("MEDIAMTX_API_TOKEN=topsecret", "MEDIAMTX_API_PASS=pw"),
+               "MEDIAMTX_API_TOKEN: cannot be combined with MEDIAMTX_API_PASS");
     expect_bad(ARGS("--mediamtx.username=a:b"), NONE, "--mediamtx.username: must not contain ':'");
     expect_bad(ARGS("--mediamtx.password=top\nsecret", "--mediamtx.username=u"), NONE,
                "--mediamtx.password: contains a control character");
     ck_assert_ptr_null(strstr(err, "secret"));
+}
+END_TEST
+
+/* Two ways of setting one thing across the three layers: the highest layer that uses
+ * either way wins and the other way is ignored; both ways in one layer are an error. */
+START_TEST(test_conflicts_follow_precedence)
+{
+    char *passfile = temp_file("from-pass-file\n");
+    char *a_passfile = concat("--mediamtx.password-file=", passfile);
+    char *e_passfile = concat("MEDIAMTX_API_PASS_FILE=", passfile);
+    char *envfile = temp_file("MEDIAMTX_API_USER=fileuser\nMEDIAMTX_API_PASS=from-env-file\n");
+    char *a_envfile = concat("--config.file=", envfile);
+    char *both = temp_file("MEDIAMTX_API_USER=u\nMEDIAMTX_API_PASS=x\nMEDIAMTX_API_TOKEN=t\n");
+    char *a_both = concat("--config.file=", both);
+
+    /* the case: MEDIAMTX_API_PASS in the env file, the _FILE form as a flag */
+    mxe_config cfg = load_ok(ARGS(a_envfile, a_passfile), NONE);
+    ck_assert_str_eq(cfg.username, "fileuser");
+    ck_assert_str_eq(cfg.password, "from-pass-file");
+    mxe_config_free(&cfg);
+    /* the environment's _FILE form beats the env file's value too */
+    cfg = load_ok(ARGS(a_envfile), ARGS(e_passfile));
+    ck_assert_str_eq(cfg.password, "from-pass-file");
+    mxe_config_free(&cfg);
+    /* and a value in a higher layer beats a _FILE form in a lower one */
+    cfg = load_ok(ARGS("--mediamtx.password=from-flag", a_envfile), ARGS(e_passfile));
+    ck_assert_str_eq(cfg.password, "from-flag");
+    mxe_config_free(&cfg);
+    /* an empty value is no value: the lower layer's other form still applies */
+    cfg = load_ok(ARGS(a_envfile, "--mediamtx.password-file="), NONE);
+    ck_assert_str_eq(cfg.password, "from-env-file");
+    mxe_config_free(&cfg);
+
+    /* a token in the environment replaces basic auth from the env file, user and all */
+    cfg = load_ok(ARGS(a_envfile), ARGS("MEDIAMTX_API_TOKEN=env-token"));
+    ck_assert_str_eq(cfg.bearer_token, "env-token");
+    ck_assert_ptr_null(cfg.username);
+    ck_assert_ptr_null(cfg.password);
+    mxe_config_free(&cfg);
+    /* basic auth as flags replaces a token from the environment */
+    cfg = load_ok(ARGS("--mediamtx.username=flaguser", a_passfile),
+                  ARGS("MEDIAMTX_API_TOKEN_FILE=/nonexistent/token"));
+    ck_assert_str_eq(cfg.username, "flaguser");
+    ck_assert_str_eq(cfg.password, "from-pass-file");
+    ck_assert_ptr_null(cfg.bearer_token);
+    mxe_config_free(&cfg);
+    /* the deciding layer may set only part of basic auth: the user comes from below */
+    cfg = load_ok(ARGS(a_envfile, a_passfile), ARGS("MEDIAMTX_API_TOKEN=ignored"));
+    ck_assert_ptr_null(cfg.bearer_token);
+    ck_assert_str_eq(cfg.username, "fileuser");
+    ck_assert_str_eq(cfg.password, "from-pass-file");
+    mxe_config_free(&cfg);
+
+    /* both ways in one layer: an error, named as written, even if a higher layer decides */
+    expect_bad(ARGS(a_both), NONE, both);
+    ck_assert_ptr_nonnull(strstr(err, ":3 MEDIAMTX_API_TOKEN: cannot be combined with "));
+    ck_assert_ptr_nonnull(strstr(err, ":1 MEDIAMTX_API_USER; use basic auth or a token"));
+    expect_bad(ARGS(a_both, "--mediamtx.bearer-token=t"), NONE, both);
+
+    free(a_passfile);
+    free(e_passfile);
+    free(a_envfile);
+    free(a_both);
+    remove_temp(passfile);
+    remove_temp(envfile);
+    remove_temp(both);
 }
 END_TEST
 
@@ -1012,6 +1099,7 @@ static Suite *config_suite(void)
     tcase_add_loop_test(tc, test_api_url_errors, 0, N(api_bad));
     tcase_add_test(tc, test_secret_files);
     tcase_add_test(tc, test_auth_rules);
+    tcase_add_test(tc, test_conflicts_follow_precedence);
     tcase_add_test(tc, test_timeout_below_interval);
     tcase_add_loop_test(tc, test_errors_name_option, 0, N(named_errors));
     tcase_add_test(tc, test_flag_value_forms);
