@@ -581,13 +581,13 @@ static enum MHD_Result serve_ws(mxe_http *h, struct MHD_Connection *c, const cha
     (void)rest;
     if (h->auth && !same_origin(c))
         return api_error(c, MHD_HTTP_FORBIDDEN, "cross-origin WebSocket refused");
-    return mxe_live_serve_ws(h->live, c);
+    return mxe_live_serve_ws(h->live, c, NULL, NULL);
 }
 
 static enum MHD_Result serve_events(mxe_http *h, struct MHD_Connection *c, const char *rest)
 {
     (void)rest;
-    return mxe_live_serve_sse(h->live, c);
+    return mxe_live_serve_sse(h->live, c, NULL);
 }
 /* --- end live feeds ----------------------------------------------------------------- */
 

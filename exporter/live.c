@@ -1,8 +1,10 @@
 /* Live feeds over WebSocket and Server-Sent Events; see live.h for the design.
  *
  * Locks. `mu` guards the registry (the list of subscribers and the counts), every
- * subscriber's pending slot, the SSE suspend flags and `stopping`. It is taken after the
- * hub's mutex is released, never inside it, and it is held across MHD_suspend_connection
+ * subscriber's pending slot, the SSE suspend flags and `stopping`. The hub's mutex is
+ * never held while `mu` is taken; the one place that holds both takes the hub's inside
+ * `mu` (join(): a newcomer reads the current snapshot and joins in one step, so no fan-out
+ * can come between). `mu` is held across MHD_suspend_connection
  * and MHD_resume_connection so that a resume can never come before the suspend it answers
  * (libmicrohttpd only takes its own cleanup mutex there, and never calls back into this
  * file while holding it). Everything else of a WebSocket subscriber belongs to the I/O
@@ -114,7 +116,9 @@ struct mxe_live {
     bool stopping;          /* no new subscribers; feeds are being ended */
     atomic_uint count[2];   /* per feed, for mxe_live_counts() */
     atomic_bool stop_requested;
-    mxe_snapshot **scratch; /* fan-out: replaced snapshots, released outside the lock */
+    mxe_snapshot **scratch;    /* fan-out: replaced snapshots, released outside the lock */
+    void (*join_hook)(void *); /* tests: runs before a newcomer joins (mxe_live_set_join_hook) */
+    void *join_hook_arg;
     int epfd, evfd;
     pthread_t fanout_thread, io_thread;
     bool fanout_started, io_started, joined;
@@ -147,13 +151,39 @@ static void unlink_sub(mxe_live *l, sub *s)
     atomic_fetch_sub(&l->count[s->kind], 1);
 }
 
-/* The current snapshot with a reference, or NULL before the first good poll. */
-static mxe_snapshot *current_snapshot(mxe_hub *hub)
+typedef enum { JOINED, JOIN_FULL, JOIN_STOPPING } join_result;
+
+/* Register a new subscriber with the current snapshot as its first pending one (none
+ * before the first good poll); a WebSocket is also handed to the I/O thread (the caller
+ * wakes it). The snapshot is read under `mu`, in the same step as the registration: a
+ * fan-out of a newer snapshot either comes before (and this reads that newer one) or after
+ * (and reaches the newcomer). Read before taking `mu`, a fan-out in between would skip the
+ * newcomer, which would then start one snapshot behind until the next poll. */
+static join_result join(mxe_live *l, sub *s)
 {
-    mxe_view *v = mxe_hub_acquire(hub);
-    mxe_snapshot *s = v ? mxe_snapshot_ref(v->snap) : NULL;
-    mxe_view_unref(v);
-    return s;
+    if (l->join_hook)
+        l->join_hook(l->join_hook_arg);
+    pthread_mutex_lock(&l->mu);
+    join_result r = l->stopping                      ? JOIN_STOPPING
+                    : l->total >= l->max_subscribers ? JOIN_FULL
+                                                     : JOINED;
+    if (r == JOINED) {
+        mxe_hub *hub = l->hub;
+        pthread_mutex_lock(&hub->mu);
+        const mxe_view *v = hub->current;
+        s->pending = v && v->snap ? mxe_snapshot_ref(v->snap) : NULL;
+        pthread_mutex_unlock(&hub->mu);
+        s->queued_seq = s->pending ? s->pending->seq : 0;
+        link_sub(l, s);
+        if (s->kind == FEED_WS) {
+            s->in_next = l->incoming;
+            l->incoming = s;
+        } else {
+            s->u.sse.last_send_ms = mxe_now_mono_ms();
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return r;
 }
 
 static void wake_io(mxe_live *l)
@@ -716,25 +746,12 @@ static void ws_upgraded(void *cls, struct MHD_Connection *c, void *req_cls, cons
     w->extra = extra;
     w->extra_len = extra_in_size;
     mxe_ws_decoder_init(&w->dec, MXE_LIVE_MAX_CLIENT_MESSAGE);
-    mxe_snapshot *snap = current_snapshot(l->hub);
-
-    pthread_mutex_lock(&l->mu);
-    bool refuse = l->stopping || l->total >= l->max_subscribers;
-    bool stopping = l->stopping;
-    if (!refuse) {
-        link_sub(l, s);
-        s->pending = snap; /* the current snapshot first */
-        s->queued_seq = snap ? snap->seq : 0;
-        snap = NULL;
-        s->in_next = l->incoming;
-        l->incoming = s;
-    }
-    pthread_mutex_unlock(&l->mu);
-    if (refuse) {
+    join_result jr = join(l, s);
+    if (jr != JOINED) {
         /* The limit was checked before the 101; concurrent handshakes may still overshoot. */
-        mxe_snapshot_unref(snap);
         free(extra);
         free(s);
+        bool stopping = jr == JOIN_STOPPING;
         ws_refuse(fd, urh, stopping ? MXE_WS_CLOSE_GOING_AWAY : MXE_WS_CLOSE_POLICY,
                   stopping ? "server shutting down" : "too many subscribers");
         return;
@@ -817,17 +834,31 @@ static bool refuse_subscriber(mxe_live *l, struct MHD_Connection *c, enum MHD_Re
     return true;
 }
 
-enum MHD_Result mxe_live_serve_ws(mxe_live *l, struct MHD_Connection *c)
+static bool is_head(const char *method)
 {
-    if (!header_has_token(c, MHD_HTTP_HEADER_UPGRADE, "websocket") ||
+    return method && strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+enum MHD_Result mxe_live_serve_ws(mxe_live *l, struct MHD_Connection *c, const char *method,
+                                  const char *version)
+{
+    /* First, as libmicrohttpd would otherwise refuse the 101 on HTTP/1.0 and close the
+     * connection without a word. 400, not 426: upgrading to "websocket" is not something
+     * an HTTP/1.0 request can do (RFC 6455 4.1 asks for HTTP/1.1 or higher). */
+    if (version && strcmp(version, MHD_HTTP_VERSION_1_0) == 0)
+        return send_error(c, MHD_HTTP_BAD_REQUEST,
+                          "{\"error\":\"a WebSocket handshake needs HTTP/1.1\"}\n", NULL, NULL,
+                          NULL, NULL);
+    /* A HEAD cannot be upgraded: it gets what a GET without a handshake gets. */
+    if (is_head(method) || !header_has_token(c, MHD_HTTP_HEADER_UPGRADE, "websocket") ||
         !header_has_token(c, MHD_HTTP_HEADER_CONNECTION, "upgrade"))
         return send_error(c, MHD_HTTP_UPGRADE_REQUIRED,
                           "{\"error\":\"WebSocket endpoint: send a WebSocket handshake\"}\n",
                           MHD_HTTP_HEADER_UPGRADE, "websocket", MHD_HTTP_HEADER_CONNECTION,
                           "Upgrade");
-    const char *version =
+    const char *ws_version =
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_SEC_WEBSOCKET_VERSION);
-    if (!version || strcmp(version, "13") != 0)
+    if (!ws_version || strcmp(ws_version, "13") != 0)
         return send_error(c, MHD_HTTP_UPGRADE_REQUIRED,
                           "{\"error\":\"unsupported WebSocket version; use 13\"}\n",
                           MHD_HTTP_HEADER_SEC_WEBSOCKET_VERSION, "13", NULL, NULL);
@@ -988,11 +1019,41 @@ static void sse_free(void *cls)
     free(s);
 }
 
-enum MHD_Result mxe_live_serve_sse(mxe_live *l, struct MHD_Connection *c)
+/* The headers of the 200 that starts a stream (GET) or describes one (HEAD). */
+static bool add_sse_headers(struct MHD_Response *r)
+{
+    return MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") ==
+               MHD_YES &&
+           MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES &&
+           MHD_add_response_header(r, "X-Accel-Buffering", "no") == MHD_YES &&
+           MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") == MHD_YES;
+}
+
+/* HEAD: the body MHD does not send; never called, but a reader keeps the response's
+ * length unknown, as the stream's is, so the headers are those of a GET. */
+static ssize_t sse_head_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    (void)pos;
+    (void)buf;
+    (void)max;
+    return MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+enum MHD_Result mxe_live_serve_sse(mxe_live *l, struct MHD_Connection *c, const char *method)
 {
     enum MHD_Result ret;
     if (refuse_subscriber(l, c, &ret))
         return ret;
+    if (is_head(method)) { /* the status and headers a GET would get now, no subscription */
+        struct MHD_Response *r =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64, sse_head_reader, NULL, NULL);
+        if (!r)
+            return MHD_NO;
+        ret = add_sse_headers(r) ? MHD_queue_response(c, MHD_HTTP_OK, r) : MHD_NO;
+        MHD_destroy_response(r);
+        return ret;
+    }
     sub *s = calloc(1, sizeof *s);
     if (!s)
         return MHD_NO;
@@ -1004,22 +1065,12 @@ enum MHD_Result mxe_live_serve_sse(mxe_live *l, struct MHD_Connection *c)
     snprintf(preamble, sizeof preamble, ": mediamtx-exporter live feed\nretry: %d\n\n",
              MXE_LIVE_RETRY_MS);
     mxe_sse_writer_text(&e->out, preamble);
-    mxe_snapshot *snap = current_snapshot(l->hub);
-    pthread_mutex_lock(&l->mu);
-    bool refuse = l->stopping || l->total >= l->max_subscribers;
-    if (!refuse) {
-        link_sub(l, s);
-        s->pending = snap; /* the current snapshot first */
-        s->queued_seq = snap ? snap->seq : 0;
-        e->last_send_ms = mxe_now_mono_ms();
-        snap = NULL;
-    }
-    pthread_mutex_unlock(&l->mu);
-    if (refuse) { /* lost a race with another subscriber or with shutdown */
-        mxe_snapshot_unref(snap);
+    join_result jr = join(l, s);
+    if (jr != JOINED) { /* lost a race with another subscriber or with shutdown */
         free(s);
-        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, busy_json, MHD_HTTP_HEADER_RETRY_AFTER,
-                          "2", NULL, NULL);
+        return send_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                          jr == JOIN_STOPPING ? stopping_json : busy_json,
+                          MHD_HTTP_HEADER_RETRY_AFTER, "2", NULL, NULL);
     }
     /* From here the response owns the subscription: sse_free() ends it. */
     struct MHD_Response *r =
@@ -1032,12 +1083,7 @@ enum MHD_Result mxe_live_serve_sse(mxe_live *l, struct MHD_Connection *c)
      * (suspended connections do not time out, and resuming restarts the clock). */
     MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
                               (unsigned)((l->stall_ms + 999) / 1000));
-    ret = MHD_NO;
-    if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") == MHD_YES &&
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") == MHD_YES &&
-        MHD_add_response_header(r, "X-Accel-Buffering", "no") == MHD_YES &&
-        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff") == MHD_YES)
-        ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+    ret = add_sse_headers(r) ? MHD_queue_response(c, MHD_HTTP_OK, r) : MHD_NO;
     MHD_destroy_response(r); /* without a queued response this ends the subscription */
     if (ret == MHD_YES)
         mxe_debug("live: sse subscriber joined");
@@ -1046,6 +1092,12 @@ enum MHD_Result mxe_live_serve_sse(mxe_live *l, struct MHD_Connection *c)
 
 /* ---------------------------------------------------------------------------------- */
 /* Life cycle */
+
+void mxe_live_set_join_hook(mxe_live *l, void (*hook)(void *arg), void *arg)
+{
+    l->join_hook = hook;
+    l->join_hook_arg = arg;
+}
 
 void mxe_live_counts(const mxe_live *l, unsigned *websocket, unsigned *sse)
 {

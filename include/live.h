@@ -55,16 +55,24 @@ void mxe_live_free(mxe_live *l);
  * (zeros). */
 void mxe_live_counts(const mxe_live *l, unsigned *websocket, unsigned *sse);
 
+/* Tests only: `hook(arg)` runs in the handler's thread just before each new subscriber
+ * joins the registry (after the request was accepted, before the current snapshot is
+ * read), so a test can publish or shut down at that very moment. Set it while no
+ * subscriber is joining; NULL removes it. */
+void mxe_live_set_join_hook(mxe_live *l, void (*hook)(void *arg), void *arg);
+
 /* Request handlers for http.c's route table, called from the access handler once the
- * request is complete.
- * GET /api/streams/ws: 101 and the upgrade, or 426 for a request that is not a WebSocket
- * handshake (or not version 13), 400 for an invalid key, 503 at the subscriber limit or
- * while shutting down. */
-enum MHD_Result mxe_live_serve_ws(mxe_live *l, struct MHD_Connection *c);
-/* GET /api/streams/events: 200 text/event-stream that lasts until the client leaves, or
- * 503 at the subscriber limit or while shutting down. (Both feeds are GET only: a HEAD
- * would subscribe for nothing.) */
-enum MHD_Result mxe_live_serve_sse(mxe_live *l, struct MHD_Connection *c);
+ * request is complete, for GET and HEAD; `method` and `version` as libmicrohttpd gives
+ * them to the access handler.
+ * /api/streams/ws: 101 and the upgrade; 400 for HTTP/1.0 (checked first) or an invalid
+ * key; 426 for a request that is not a WebSocket handshake (every HEAD among them) or not
+ * version 13; 503 at the subscriber limit or while shutting down. */
+enum MHD_Result mxe_live_serve_ws(mxe_live *l, struct MHD_Connection *c, const char *method,
+                                  const char *version);
+/* /api/streams/events: 200 text/event-stream that lasts until the client leaves, or 503
+ * at the subscriber limit or while shutting down. HEAD gets the same status and headers
+ * without a body and without subscribing. */
+enum MHD_Result mxe_live_serve_sse(mxe_live *l, struct MHD_Connection *c, const char *method);
 
 /* The bytes of SSE events, handed out in pieces of any size (MHD's reader gets whatever
  * room its buffer has). Used by the SSE feed; public for the unit tests. */

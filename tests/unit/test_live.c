@@ -3,6 +3,7 @@
  * feeds end to end on a real server in this process (raw sockets as clients), so that
  * ASan and valgrind see the threads of live.c at work: initial snapshot, updates, a bad
  * frame's close code, and shutdown with subscribers attached. */
+#define _GNU_SOURCE /* memmem */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -866,6 +867,119 @@ START_TEST(test_sse_and_limits)
 }
 END_TEST
 
+/* A newcomer joining while a fan-out runs: the join hook publishes a new snapshot and
+ * waits until an older subscriber has received it (the fan-out is done) before the
+ * newcomer joins. The newcomer must start with that newest snapshot; one that read the
+ * current snapshot before the fan-out would start with the previous one and then get
+ * nothing until the next poll. */
+typedef struct race {
+    int watcher;       /* a WebSocket subscriber that sees when the fan-out is done */
+    uint64_t seq;      /* what the hook publishes */
+    const char *json;  /* ... and the watcher waits for */
+    bool stop;         /* instead: shut the feeds down at that moment */
+    bool ran, watched; /* the hook ran; the watcher saw the snapshot */
+} race;
+
+/* Read fd until `marker` appears, within 5 s, without Check's assertions (the hook runs in
+ * a server thread). */
+static bool saw_within(int fd, const char *marker)
+{
+    char buf[4096];
+    size_t len = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long left = 5000 - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&pfd, 1, (int)left) != 1)
+            return false;
+        ssize_t r = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (r <= 0)
+            return false;
+        len += (size_t)r;
+        buf[len] = '\0';
+        if (memmem(buf, len, marker, strlen(marker)))
+            return true;
+        if (len == sizeof buf - 1)
+            len = 0;
+    }
+}
+
+static void race_hook(void *arg)
+{
+    race *r = arg;
+    if (r->ran)
+        return; /* only the first join */
+    r->ran = true;
+    if (r->stop) {
+        mxe_live_stop(mxe_http_live(srv));
+        return;
+    }
+    publish(r->seq, r->json);
+    r->watched = saw_within(r->watcher, r->json);
+}
+
+START_TEST(test_newcomer_never_starts_behind)
+{
+    publish(1, "[1]");
+    race r = {.watcher = ws_open(), .seq = 2, .json = "[2]"};
+    unsigned op;
+    size_t n;
+    char *p = ws_read_frame(r.watcher, &op, &n);
+    ck_assert_str_eq(p, "[1]");
+    free(p);
+    /* SSE newcomer */
+    mxe_live_set_join_hook(mxe_http_live(srv), race_hook, &r);
+    int fd = dial();
+    const char req[] = "GET /api/streams/events HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(fd, req, sizeof req - 1);
+    mxe_buf got = MXE_BUF_INIT;
+    read_until(fd, "\ndata: ", &got);
+    read_until(fd, "]", &got); /* the first event's document (chunk framing may come between) */
+    ck_assert(r.ran && r.watched);
+    ck_assert_msg(strstr(got.data, "\nid: 2\ndata: ") && strstr(got.data, "[2]") &&
+                      !strstr(got.data, "[1]"),
+                  "the first event: %s", got.data);
+    mxe_buf_free(&got);
+    close(fd);
+    /* WebSocket newcomer */
+    r = (race){.watcher = r.watcher, .seq = 3, .json = "[3]"};
+    int ws = ws_open();
+    p = ws_read_frame(ws, &op, &n);
+    ck_assert(r.ran && r.watched);
+    ck_assert_str_eq(p, "[3]");
+    free(p);
+    mxe_live_set_join_hook(mxe_http_live(srv), NULL, NULL);
+    close(ws);
+    close(r.watcher);
+    wait_counts(0, 0);
+}
+END_TEST
+
+/* An SSE request accepted just before shutdown began, joining just after: 503 with the
+ * shutdown's own message (not the subscriber limit's). */
+START_TEST(test_sse_join_racing_shutdown)
+{
+    publish(1, "[]");
+    race r = {.stop = true};
+    mxe_live_set_join_hook(mxe_http_live(srv), race_hook, &r);
+    int fd = dial();
+    const char req[] = "GET /api/streams/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    send_all(fd, req, sizeof req - 1);
+    mxe_buf got = MXE_BUF_INIT;
+    read_until(fd, "}\n", &got);
+    ck_assert(r.ran);
+    ck_assert_msg(strncmp(got.data, "HTTP/1.1 503", 12) == 0, "%s", got.data);
+    ck_assert_msg(strstr(got.data, "\r\n\r\n{\"error\":\"shutting down\"}\n") != NULL, "%s",
+                  got.data);
+    ck_assert_ptr_nonnull(strstr(got.data, "Retry-After: 2\r\n"));
+    mxe_buf_free(&got);
+    close(fd);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("live");
@@ -888,6 +1002,8 @@ int main(void)
     tcase_add_test(srv_tc, test_ws_initial_and_update);
     tcase_add_test(srv_tc, test_ws_bad_frames);
     tcase_add_test(srv_tc, test_sse_and_limits);
+    tcase_add_test(srv_tc, test_newcomer_never_starts_behind);
+    tcase_add_test(srv_tc, test_sse_join_racing_shutdown);
     suite_add_tcase(s, srv_tc);
     return run_suite(s);
 }
