@@ -21,6 +21,11 @@ SOURCE_DIR = os.environ.get("MXE_SOURCE_DIR", os.path.dirname(os.path.dirname(HE
 BIN = os.environ.get("MXE_BIN", os.path.join(SOURCE_DIR, "build", "mediamtx-exporter"))
 PYTHON = "/usr/bin/python3"
 STANDIN = os.path.join(SOURCE_DIR, "tests", "standin", "mediamtx_standin.py")
+# How long a SIGTERMed exporter may take to exit: its own bound is about 2 s (live feeds'
+# grace period) plus a mirror write in flight; sanitizer builds are several times slower.
+STOP_TIMEOUT = 20
+# What ASan, UBSan and LSan print (abort_on_error / halt_on_error end the process too).
+SANITIZER_MARKS = ("Sanitizer", "runtime error:", "LeakSanitizer")
 
 
 def wait_until(pred, timeout=10.0, interval=0.02, what="condition"):
@@ -221,14 +226,22 @@ class Exporter:
 
     ssl_context: talk HTTPS to it with this ssl.SSLContext (the exporter runs with
     --web.tls-*). auth: (user, password) sent as basic auth by get() unless the request's
-    headers name Authorization themselves (None there: send none)."""
+    headers name Authorization themselves (None there: send none). port: listen there
+    instead of on a free port (a restart on the same address). expected_exit: the status
+    close() requires after its SIGTERM (see close()); a test that leaves the process in
+    another state sets it, with the reason, before teardown. binary: another program in
+    the exporter's place (the harness's own tests)."""
 
-    def __init__(self, args, env=None, once=False, listen=True, ssl_context=None, auth=None):
+    def __init__(self, args, env=None, once=False, listen=True, ssl_context=None, auth=None,
+                 port=None, expected_exit=0, binary=None):
         self.ssl_context, self.auth = ssl_context, auth
+        self.expected_exit = expected_exit
+        self.stop_timeout = STOP_TIMEOUT
+        self.exit_observed = False
         self.dir = tempfile.mkdtemp(prefix="mxe-exporter-")
         self.log_path = os.path.join(self.dir, "stderr.log")
-        self.port = free_port() if (listen and not once) else None
-        argv = [BIN] + list(args)
+        self.port = (port or free_port()) if (listen and not once) else None
+        argv = [binary or BIN] + list(args)
         if self.port:
             argv += ["--web.listen-address", "127.0.0.1:%d" % self.port]
         if once:
@@ -241,7 +254,16 @@ class Exporter:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log, env=full_env)
         if self.port:
-            wait_until(self._healthy, timeout=15, what="the exporter's /healthz")
+            try:
+                wait_until(self._healthy, timeout=15, what="the exporter's /healthz")
+            except BaseException:
+                # never left running (or its files behind) when it did not come up
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.log.close()
+                shutil.rmtree(self.dir, ignore_errors=True)
+                raise
 
     def _healthy(self):
         if self.proc.poll() is not None:
@@ -250,7 +272,10 @@ class Exporter:
         return self.get("/healthz")[0] == 200
 
     def wait(self, timeout=30):
-        return self.proc.wait(timeout=timeout)
+        """Wait for the exporter to exit; its status (which the caller then checks)."""
+        rc = self.proc.wait(timeout=timeout)
+        self.exit_observed = True
+        return rc
 
     def stderr(self):
         with open(self.log_path, "rb") as f:
@@ -289,7 +314,8 @@ class Exporter:
         wait_until(lambda: self.metric("mediamtx_exporter_polls_total") >= start + n,
                    timeout=timeout, what="%d more poll cycles" % n)
 
-    def stop(self, sig=signal.SIGTERM, timeout=10):
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Send sig and wait for the exit; the status, which the caller then checks."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -298,14 +324,49 @@ class Exporter:
                 self.proc.kill()
                 self.proc.wait()
                 raise AssertionError("exporter did not stop within %s s" % timeout)
+        self.exit_observed = True
         return self.proc.returncode
 
+    def sanitizer_reports(self):
+        """Lines of the log that come from ASan, UBSan or LSan."""
+        return [ln for ln in self.stderr().splitlines()
+                if any(m in ln for m in SANITIZER_MARKS)]
+
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Teardown: SIGTERM (a clean shutdown, as in production), then the checks that
+        make the sanitizer build of the suite worth running — the exit status is
+        `expected_exit` (0 unless the test said otherwise; None: the test takes whatever
+        status it got, and says why) and the log holds no sanitizer report (LeakSanitizer
+        reports at exit, so only a real exit shows leaks). A process that already exited is
+        checked only when no test looked at its status (wait() or stop())."""
+        problems = []
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=self.stop_timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                    problems.append("no exit within %s s of SIGTERM (killed)" % self.stop_timeout)
+                else:
+                    if self.expected_exit is not None and self.proc.returncode != self.expected_exit:
+                        problems.append("exit status %d after SIGTERM, expected %d" % (
+                            self.proc.returncode, self.expected_exit))
+            elif not self.exit_observed and self.expected_exit is not None and \
+                    self.proc.returncode != self.expected_exit:
+                problems.append("exited by itself with status %d, expected %d" % (
+                    self.proc.returncode, self.expected_exit))
+            reports = self.sanitizer_reports()
+            if reports:
+                problems.append("sanitizer report in the log: " + " | ".join(reports[:5]))
+            tail = self.stderr()[-4000:] if problems else ""
+        finally:
+            self.log.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+        if problems:
+            raise AssertionError("exporter teardown: %s\n--- end of its log ---\n%s" % (
+                "; ".join(problems), tail))
 
 
 # --- Prometheus ----------------------------------------------------------------------------

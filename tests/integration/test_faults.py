@@ -13,7 +13,9 @@ killed mid-run, and SIGTERM between writes. Here:
     no duplicates, vanished series gone next cycle, nothing negative;
   - Redis slow (DEBUG SLEEP) and Redis killed while large values are being written;
   - SIGTERM while a large file is being written, with a reader that must never see it torn;
-  - HTTP clients that vanish in the middle of a large /metrics (SIGPIPE).
+  - HTTP clients that vanish in the middle of a large /metrics (SIGPIPE);
+  - and the harness's own teardown, on which the sanitizer run of the whole suite relies:
+    SIGTERM, then the exit status and the log checked.
 
 Everything runs on 127.0.0.1; every wait polls for a condition with a deadline; every loop is
 bounded in count and time. The tmpfs tests need root to mount (CI runs as root) and skip,
@@ -547,3 +549,68 @@ def test_clients_vanishing_mid_response(spawn):
                what="open fds back to %d (now %d)" % (fds0, open_fds(ex.proc.pid)))
     assert_no_sanitizer_report(ex)
     assert ex.stop() == 0
+
+
+# --- the harness's teardown -----------------------------------------------------------------
+
+STUB = """#!/bin/sh
+# stands in for the exporter: %s
+trap '%s' TERM
+echo started >&2
+while :; do sleep 0.05; done
+"""
+
+
+def _stub(workdir, name, on_term):
+    path = os.path.join(workdir, name)
+    with open(path, "w") as f:
+        f.write(STUB % (name, on_term))
+    os.chmod(path, 0o755)
+    return path
+
+
+def _teardown_error(ex):
+    try:
+        ex.close()
+    except AssertionError as e:
+        return str(e)
+    return None
+
+
+def test_teardown_checks_exit_status_and_sanitizer_reports(workdir):
+    """Exporter.close() is what lets the sanitizer build of the suite see leaks and late
+    reports: it ends the process with SIGTERM, as production does (LeakSanitizer reports
+    only at a real exit, never after SIGKILL), and fails the test on a report in the log, a
+    status other than the one expected, or no exit in time."""
+    def run(name, on_term, **kw):
+        ex = Exporter([], listen=False, binary=_stub(workdir, name, on_term), **kw)
+        wait_until(lambda: "started" in ex.stderr(), what="the stub running")
+        return ex
+
+    clean = run("clean", "exit 0")
+    assert _teardown_error(clean) is None
+    # SIGTERM, not SIGKILL: the stub's handler runs and its report is seen
+    leak = run("leak", 'echo "==9==ERROR: LeakSanitizer: detected memory leaks" >&2; exit 0')
+    err = _teardown_error(leak)
+    assert err and "sanitizer report" in err and "LeakSanitizer" in err, err
+    ub = run("ub", 'echo "x.c:1:2: runtime error: signed integer overflow" >&2; exit 0')
+    assert "sanitizer report" in (_teardown_error(ub) or "")
+    status = run("status", "exit 1")
+    err = _teardown_error(status)
+    assert err and "exit status 1 after SIGTERM, expected 0" in err, err
+    # a test may expect another status, or any, when it says so
+    assert _teardown_error(run("expected", "exit 3", expected_exit=3)) is None
+    assert _teardown_error(run("any", "exit 1", expected_exit=None)) is None
+    stuck = run("stuck", "echo ignoring >&2")
+    stuck.stop_timeout = 1
+    err = _teardown_error(stuck)
+    assert err and "no exit within 1 s of SIGTERM" in err, err
+    # an exit nobody looked at is checked; one the test looked at is the test's business
+    died = run("died", "exit 0")
+    died.proc.send_signal(signal.SIGUSR1)  # default action: terminate
+    died.proc.wait(timeout=10)
+    err = _teardown_error(died)
+    assert err and "exited by itself with status -%d" % signal.SIGUSR1 in err, err
+    seen = run("seen", "exit 5")
+    assert seen.stop() == 5
+    assert _teardown_error(seen) is None
