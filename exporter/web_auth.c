@@ -8,9 +8,14 @@
  *    so a scraper that comes back every few seconds pays for bcrypt once. Wrong passwords
  *    never touch the cache, so a flood of them cannot evict anybody's entry. One entry
  *    per user: the cache is as large as the users file and no larger.
- *  - bcrypt runs one at a time. A request that needs a check while another is running is
- *    not queued: it gets MXE_AUTH_BUSY (503 with Retry-After) at once, so at most one
- *    HTTP worker thread is ever busy with bcrypt and the others keep serving.
+ *  - bcrypt runs one at a time, in the order the requests asked for it (a FIFO queue,
+ *    like a ticket lock): a request that needs a check while another is running waits
+ *    its turn, so a client looping wrong passwords delays a legitimate first login by one
+ *    check at most, never refuses it. The wait is bounded in time (MXE_AUTH_MAX_WAIT_MS)
+ *    and in the number of waiters (MXE_AUTH_MAX_WAITERS); beyond either the answer is
+ *    MXE_AUTH_BUSY (503 with Retry-After), so a parallel flood ties up a bounded number of
+ *    HTTP worker threads for a bounded time. A waiter whose turn comes looks at the cache
+ *    again: the same credentials may have been verified while it waited.
  *  - an unknown user is checked against a dummy hash with the cost most users have, so
  *    the answer takes as long as for a known user with a wrong password.
  * Nothing here logs: credentials and hashes never reach the log. */
@@ -21,6 +26,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,13 +51,27 @@ typedef struct user {
 struct mxe_web_auth {
     user *users;
     size_t n_users;
-    char dummy[BCRYPT_LEN + 1];  /* a bcrypt setting: salt and cost, never matches */
-    uint64_t key[2];             /* SipHash key of the cache tags */
-    pthread_mutex_t cache_lock;  /* users[].cached/tag/used_ms and the stats; held briefly */
-    pthread_mutex_t verify_lock; /* one crypt_r at a time; only ever try-locked */
-    struct crypt_data *scratch;  /* ~32 KiB, used under verify_lock, zeroed around each use */
+    char dummy[BCRYPT_LEN + 1]; /* a bcrypt setting: salt and cost, never matches */
+    uint64_t key[2];            /* SipHash key of the cache tags */
+    pthread_mutex_t cache_lock; /* users[].cached/tag/used_ms and the stats; held briefly */
+    /* The queue for bcrypt: one check at a time, in arrival order. */
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_moved; /* broadcast when the running check ends or a waiter leaves */
+    struct waiter *head, *tail; /* waiting checks, oldest first */
+    unsigned n_waiting;
+    bool running;              /* a check holds the turn */
+    unsigned max_waiters;      /* MXE_AUTH_MAX_WAITERS unless a test set another */
+    unsigned max_wait_ms;      /* MXE_AUTH_MAX_WAIT_MS unless a test set another */
+    void (*turn_hook)(void *); /* tests: runs when a check gets its turn */
+    void *turn_hook_arg;
+    struct crypt_data *scratch; /* ~32 KiB, used by the check holding the turn, zeroed
+                                   around each use */
     mxe_web_auth_stats stats;
 };
+
+typedef struct waiter {
+    struct waiter *next;
+} waiter;
 
 /* ------------------------------------------------------------------------------------ */
 /* Small helpers                                                                         */
@@ -296,7 +316,8 @@ void mxe_web_auth_free(mxe_web_auth *a)
         free(a->scratch);
     }
     pthread_mutex_destroy(&a->cache_lock);
-    pthread_mutex_destroy(&a->verify_lock);
+    pthread_mutex_destroy(&a->queue_lock);
+    pthread_cond_destroy(&a->queue_moved);
     explicit_bzero(a, sizeof *a);
     free(a);
 }
@@ -396,7 +417,14 @@ mxe_web_auth *mxe_web_auth_parse(const char *text, size_t len, const char *where
         return NULL;
     }
     pthread_mutex_init(&a->cache_lock, NULL);
-    pthread_mutex_init(&a->verify_lock, NULL);
+    pthread_mutex_init(&a->queue_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->queue_moved, &ca);
+    pthread_condattr_destroy(&ca);
+    a->max_waiters = MXE_AUTH_MAX_WAITERS;
+    a->max_wait_ms = MXE_AUTH_MAX_WAIT_MS;
     size_t cap = 0;
     unsigned lineno = 0;
     size_t pos = 0;
@@ -499,6 +527,123 @@ void mxe_web_auth_get_stats(mxe_web_auth *a, mxe_web_auth_stats *out)
 /* ------------------------------------------------------------------------------------ */
 /* Checking a request                                                                    */
 
+void mxe_web_auth_set_queue_limits(mxe_web_auth *a, unsigned max_waiters, unsigned max_wait_ms)
+{
+    pthread_mutex_lock(&a->queue_lock);
+    a->max_waiters = max_waiters;
+    a->max_wait_ms = max_wait_ms;
+    pthread_mutex_unlock(&a->queue_lock);
+}
+
+void mxe_web_auth_set_turn_hook(mxe_web_auth *a, void (*hook)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&a->queue_lock);
+    a->turn_hook = hook;
+    a->turn_hook_arg = arg;
+    pthread_mutex_unlock(&a->queue_lock);
+}
+
+static void count_busy(mxe_web_auth *a)
+{
+    pthread_mutex_lock(&a->cache_lock);
+    a->stats.busy++;
+    pthread_mutex_unlock(&a->cache_lock);
+}
+
+static void remove_waiter(mxe_web_auth *a, waiter *w)
+{
+    waiter **pp = &a->head, *prev = NULL;
+    while (*pp && *pp != w) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (!*pp)
+        return;
+    *pp = w->next;
+    if (a->tail == w)
+        a->tail = prev;
+    a->n_waiting--;
+}
+
+/* Wait for the turn to run bcrypt: true with the turn held (give it back with
+ * leave_turn()), false when the queue is full or the turn did not come within the wait
+ * bound. */
+static bool take_turn(mxe_web_auth *a)
+{
+    pthread_mutex_lock(&a->queue_lock);
+    if (!a->running && !a->head) { /* the common case: nobody else */
+        a->running = true;
+        pthread_mutex_unlock(&a->queue_lock);
+        return true;
+    }
+    if (a->n_waiting >= a->max_waiters) {
+        pthread_mutex_unlock(&a->queue_lock);
+        return false;
+    }
+    waiter w = {NULL};
+    if (a->tail)
+        a->tail->next = &w;
+    else
+        a->head = &w;
+    a->tail = &w;
+    a->n_waiting++;
+    pthread_mutex_lock(&a->cache_lock);
+    a->stats.queued++;
+    a->stats.waiting = a->n_waiting;
+    pthread_mutex_unlock(&a->cache_lock);
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += a->max_wait_ms / 1000;
+    deadline.tv_nsec += (long)(a->max_wait_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    bool mine = false;
+    for (;;) {
+        if (!a->running && a->head == &w) {
+            mine = true;
+            break;
+        }
+        if (pthread_cond_timedwait(&a->queue_moved, &a->queue_lock, &deadline) == ETIMEDOUT &&
+            !(!a->running && a->head == &w))
+            break;
+    }
+    /* Leaving the queue, with the turn or without: the next waiter may be first now. */
+    remove_waiter(a, &w);
+    if (mine)
+        a->running = true;
+    else
+        pthread_cond_broadcast(&a->queue_moved);
+    pthread_mutex_lock(&a->cache_lock);
+    a->stats.waiting = a->n_waiting;
+    pthread_mutex_unlock(&a->cache_lock);
+    pthread_mutex_unlock(&a->queue_lock);
+    return mine;
+}
+
+static void leave_turn(mxe_web_auth *a)
+{
+    pthread_mutex_lock(&a->queue_lock);
+    a->running = false;
+    pthread_cond_broadcast(&a->queue_moved);
+    pthread_mutex_unlock(&a->queue_lock);
+}
+
+/* Whether `tag` is found's cached credential, still fresh at now_ms; counts a hit. */
+static bool cache_hit(mxe_web_auth *a, user *found, uint64_t tag, int64_t now_ms)
+{
+    pthread_mutex_lock(&a->cache_lock);
+    bool hit = found->cached && now_ms - found->used_ms < MXE_AUTH_CACHE_IDLE_MS &&
+               ct_memeq(&found->tag, &tag, sizeof tag);
+    if (hit) {
+        found->used_ms = now_ms;
+        a->stats.cache_hits++;
+    }
+    pthread_mutex_unlock(&a->cache_lock);
+    return hit;
+}
+
 /* The decoded credentials: "user:password" and room for a terminating NUL. */
 enum { CRED_MAX = MXE_AUTH_MAX_CREDENTIALS_B64 / 4 * 3 };
 
@@ -526,24 +671,23 @@ static mxe_auth_result check_decoded(mxe_web_auth *a, unsigned char *cred, size_
      * "user:password" names the pair unambiguously. */
     uint64_t tag = mxe_siphash24(a->key, cred, len);
 
-    if (found) {
-        pthread_mutex_lock(&a->cache_lock);
-        bool hit = found->cached && now_ms - found->used_ms < MXE_AUTH_CACHE_IDLE_MS &&
-                   ct_memeq(&found->tag, &tag, sizeof tag);
-        if (hit) {
-            found->used_ms = now_ms;
-            a->stats.cache_hits++;
-        }
-        pthread_mutex_unlock(&a->cache_lock);
-        if (hit)
-            return MXE_AUTH_OK;
-    }
+    if (found && cache_hit(a, found, tag, now_ms))
+        return MXE_AUTH_OK;
 
-    if (pthread_mutex_trylock(&a->verify_lock) != 0) {
-        pthread_mutex_lock(&a->cache_lock);
-        a->stats.busy++;
-        pthread_mutex_unlock(&a->cache_lock);
+    if (!take_turn(a)) {
+        count_busy(a);
         return MXE_AUTH_BUSY;
+    }
+    pthread_mutex_lock(&a->queue_lock);
+    void (*hook)(void *) = a->turn_hook;
+    void *hook_arg = a->turn_hook_arg;
+    pthread_mutex_unlock(&a->queue_lock);
+    if (hook)
+        hook(hook_arg);
+    /* Verified by whoever ran before us? (Prometheus opens several connections at once.) */
+    if (found && cache_hit(a, found, tag, now_ms)) {
+        leave_turn(a);
+        return MXE_AUTH_OK;
     }
     pthread_mutex_lock(&a->cache_lock);
     a->stats.bcrypt_runs++;
@@ -567,7 +711,7 @@ static mxe_auth_result check_decoded(mxe_web_auth *a, unsigned char *cred, size_
     }
     a->stats.verifying = false;
     pthread_mutex_unlock(&a->cache_lock);
-    pthread_mutex_unlock(&a->verify_lock);
+    leave_turn(a);
     return ok ? MXE_AUTH_OK : MXE_AUTH_DENIED;
 }
 

@@ -15,7 +15,8 @@ typedef struct mxe_web_auth mxe_web_auth;
 typedef enum {
     MXE_AUTH_OK = 0, /* valid credentials */
     MXE_AUTH_DENIED, /* missing, malformed or wrong credentials, or an unknown user: 401 */
-    MXE_AUTH_BUSY,   /* a bcrypt check was needed while another one was running: 503 */
+    MXE_AUTH_BUSY,   /* a bcrypt check was needed and its turn did not come (queue full,
+                        or not within MXE_AUTH_MAX_WAIT_MS): 503 */
 } mxe_auth_result;
 
 enum {
@@ -31,6 +32,12 @@ enum {
 /* A successful check is remembered for this long after its last use (see
  * docs/security.md): a scraper that keeps coming back never pays for bcrypt again. */
 #define MXE_AUTH_CACHE_IDLE_MS (10 * 60 * 1000)
+
+/* bcrypt checks run one at a time in arrival order; a check waits for its turn at most
+ * this long, and at most this many wait at once (see docs/security.md). Beyond either:
+ * MXE_AUTH_BUSY. */
+#define MXE_AUTH_MAX_WAIT_MS 5000
+#define MXE_AUTH_MAX_WAITERS 8
 
 /* The realm sent in `WWW-Authenticate`. */
 #define MXE_AUTH_CHALLENGE "Basic realm=\"mediamtx-exporter\", charset=\"UTF-8\""
@@ -55,10 +62,19 @@ typedef struct mxe_web_auth_stats {
     uint64_t bcrypt_runs; /* crypt_r calls (known and unknown users alike) */
     uint64_t cache_hits;  /* checks answered from the cache */
     uint64_t busy;        /* MXE_AUTH_BUSY answers */
+    uint64_t queued;      /* checks that had to wait for their turn */
+    unsigned waiting;     /* checks waiting for their turn right now */
     bool verifying;       /* a crypt_r call is running right now */
     int dummy_cost;       /* bcrypt cost of the hash unknown users are checked against */
 } mxe_web_auth_stats;
 void mxe_web_auth_get_stats(mxe_web_auth *a, mxe_web_auth_stats *out);
+
+/* Tests: other bounds than MXE_AUTH_MAX_WAITERS and MXE_AUTH_MAX_WAIT_MS. */
+void mxe_web_auth_set_queue_limits(mxe_web_auth *a, unsigned max_waiters, unsigned max_wait_ms);
+/* Tests only: `hook(arg)` runs in the checking thread when a check that needs bcrypt gets
+ * its turn (before the cache is looked at again and bcrypt runs), so a test can hold the
+ * turn or see the order. NULL removes it. */
+void mxe_web_auth_set_turn_hook(mxe_web_auth *a, void (*hook)(void *arg), void *arg);
 
 /* Strict base64 (RFC 4648 section 4, standard alphabet, '=' padding required, no
  * whitespace, unused bits zero). Decodes in[0..n) into out[0..cap); 0 with *outlen set,

@@ -2,8 +2,8 @@
  * (exporter/web_tls.c) and their configuration options: users-file parsing and its
  * errors, strict base64, SipHash vectors, real bcrypt hashes ($2a$, $2b$, $2y$; cost 4
  * to stay fast, one cost 10 and one cost 12 where time matters), the unknown-user path,
- * the cache and the one-check-at-a-time rule. The users and their passwords are in
- * tests/fixtures/web/users.txt and below. */
+ * the cache and the queue that runs one bcrypt check at a time, in arrival order, with
+ * bounds. The users and their passwords are in tests/fixtures/web/users.txt and below. */
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -464,53 +464,178 @@ START_TEST(test_cache)
 }
 END_TEST
 
-typedef struct slow_arg {
-    mxe_web_auth *a;
-    const char *hdr;
-    mxe_auth_result r;
-} slow_arg;
+/* The queue for bcrypt, made deterministic with the turn hook: each checking thread has a
+ * label; the hook records the labels in the order the turns come, and holds the turn of
+ * the thread labelled "holder" until the test lets it go. */
+static _Thread_local const char *label;
 
-static void *slow_check(void *p)
+typedef struct turns {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const char *order[16];
+    size_t n;
+    bool holder_in, release;
+} turns;
+
+static turns T;
+
+static void turns_reset(void)
 {
-    slow_arg *s = p;
-    s->r = mxe_web_auth_check(s->a, s->hdr, 0);
+    pthread_mutex_destroy(&T.mu);
+    pthread_cond_destroy(&T.cv);
+    memset(&T, 0, sizeof T);
+    pthread_mutex_init(&T.mu, NULL);
+    pthread_cond_init(&T.cv, NULL);
+}
+
+static void turn_hook(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&T.mu);
+    if (T.n < 16)
+        T.order[T.n++] = label ? label : "?";
+    if (label && strcmp(label, "holder") == 0) {
+        T.holder_in = true;
+        pthread_cond_broadcast(&T.cv);
+        while (!T.release)
+            pthread_cond_wait(&T.cv, &T.mu);
+    }
+    pthread_mutex_unlock(&T.mu);
+}
+
+static void release_holder(void)
+{
+    pthread_mutex_lock(&T.mu);
+    T.release = true;
+    pthread_cond_broadcast(&T.cv);
+    pthread_mutex_unlock(&T.mu);
+}
+
+typedef struct checker {
+    mxe_web_auth *a;
+    const char *label;
+    char hdr[256];
+    mxe_auth_result r;
+    pthread_t t;
+} checker;
+
+static void *check_main(void *p)
+{
+    checker *c = p;
+    label = c->label;
+    c->r = mxe_web_auth_check(c->a, c->hdr, 0);
     return NULL;
 }
 
-START_TEST(test_one_check_at_a_time)
+static void start_checker(checker *c, mxe_web_auth *a, const char *lbl, const char *hdr)
 {
+    c->a = a;
+    c->label = lbl;
+    keep(c->hdr, sizeof c->hdr, hdr);
+    c->r = (mxe_auth_result)-1;
+    ck_assert_int_eq(pthread_create(&c->t, NULL, check_main, c), 0);
+}
+
+/* Poll (without a stopwatch assertion) until cond holds; 30 s is only a backstop. */
+#define WAIT_FOR(cond)                                                                             \
+    do {                                                                                           \
+        double deadline_ = now_s() + 30;                                                           \
+        while (!(cond) && now_s() < deadline_)                                                     \
+            usleep(200);                                                                           \
+        ck_assert_msg((cond), "never: %s", #cond);                                                 \
+    } while (0)
+
+static bool holder_in(void)
+{
+    pthread_mutex_lock(&T.mu);
+    bool in = T.holder_in;
+    pthread_mutex_unlock(&T.mu);
+    return in;
+}
+
+START_TEST(test_checks_wait_their_turn_in_order)
+{
+    turns_reset();
     mxe_web_auth *a = load_fixture();
     char alice[256];
     keep(alice, sizeof alice, basic("alice", "wonderland"));
     ck_assert_int_eq(mxe_web_auth_check(a, alice, 0), MXE_AUTH_OK); /* cached now */
-    char bob[256];
-    keep(bob, sizeof bob, basic("bob", "pa:ss word"));
-    char nobody[256], dave[256];
-    keep(nobody, sizeof nobody, basic("nobody", "x"));
-    keep(dave, sizeof dave, basic("dave", "not-slow"));
+    mxe_web_auth_set_turn_hook(a, turn_hook, NULL);
 
-    /* dave's hash has cost 12: the check runs long enough to be caught in flight */
-    slow_arg s = {a, dave, MXE_AUTH_OK};
-    pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, slow_check, &s), 0);
-    double deadline = now_s() + 30;
-    while (!stats(a).verifying && now_s() < deadline)
-        usleep(200);
-    ck_assert_msg(stats(a).verifying, "the slow check never started");
-    /* another check that needs bcrypt is not queued: busy at once (a queued one would
-     * have waited for the slow check and answered OK or DENIED) */
-    ck_assert_int_eq(mxe_web_auth_check(a, bob, 0), MXE_AUTH_BUSY);
-    ck_assert_int_eq(mxe_web_auth_check(a, nobody, 0), MXE_AUTH_BUSY);
-    /* a cached credential does not need bcrypt: answered meanwhile */
+    /* A wrong password holds the turn (as a client looping wrong passwords would) ... */
+    checker holder, bob, nobody, bob2;
+    start_checker(&holder, a, "holder", basic("dave", "wrong"));
+    WAIT_FOR(holder_in());
+    /* ... while a first login, an unknown user and the same first login again queue up */
+    start_checker(&bob, a, "bob", basic("bob", "pa:ss word"));
+    WAIT_FOR(stats(a).waiting == 1);
+    start_checker(&nobody, a, "nobody", basic("nobody", "x"));
+    WAIT_FOR(stats(a).waiting == 2);
+    start_checker(&bob2, a, "bob2", basic("bob", "pa:ss word"));
+    WAIT_FOR(stats(a).waiting == 3);
+    /* a cached credential needs no turn, nor does a malformed header: answered meanwhile */
     ck_assert_int_eq(mxe_web_auth_check(a, alice, 0), MXE_AUTH_OK);
-    /* nothing malformed waits either */
     ck_assert_int_eq(mxe_web_auth_check(a, "Basic !!!!", 0), MXE_AUTH_DENIED);
-    pthread_join(t, NULL);
-    ck_assert_int_eq(s.r, MXE_AUTH_DENIED);
+    ck_assert_int_eq(stats(a).waiting, 3);
+
+    release_holder();
+    checker *all[] = {&holder, &bob, &nobody, &bob2};
+    for (size_t i = 0; i < 4; i++)
+        pthread_join(all[i]->t, NULL);
+    /* nobody was refused: the first login passed despite the wrong password before it */
+    ck_assert_int_eq(holder.r, MXE_AUTH_DENIED);
+    ck_assert_int_eq(bob.r, MXE_AUTH_OK);
+    ck_assert_int_eq(nobody.r, MXE_AUTH_DENIED);
+    ck_assert_int_eq(bob2.r, MXE_AUTH_OK);
+    /* turns in arrival order */
+    ck_assert_uint_eq(T.n, 4);
+    const char *want[] = {"holder", "bob", "nobody", "bob2"};
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_str_eq(T.order[i], want[i]);
+    mxe_web_auth_stats st = stats(a);
+    ck_assert_int_eq(st.busy, 0);
+    ck_assert_int_eq(st.queued, 3);
+    ck_assert_int_eq(st.waiting, 0);
+    ck_assert(!st.verifying);
+    /* alice, holder, bob, nobody; bob2 found bob's fresh entry when its turn came */
+    ck_assert_int_eq(st.bcrypt_runs, 4);
+    mxe_web_auth_free(a);
+}
+END_TEST
+
+START_TEST(test_wait_is_bounded)
+{
+    turns_reset();
+    mxe_web_auth *a = load_fixture();
+    mxe_web_auth_set_queue_limits(a, 1, 100);
+    mxe_web_auth_set_turn_hook(a, turn_hook, NULL);
+    checker holder, waiter1, waiter2;
+    start_checker(&holder, a, "holder", basic("dave", "wrong"));
+    WAIT_FOR(holder_in());
+    start_checker(&waiter1, a, "w1", basic("bob", "pa:ss word"));
+    WAIT_FOR(stats(a).waiting == 1);
+    /* the queue is full (one waiter): refused at once, without queueing */
+    ck_assert_int_eq(mxe_web_auth_check(a, basic("nobody", "x"), 0), MXE_AUTH_BUSY);
+    ck_assert_int_eq(stats(a).queued, 1);
+    ck_assert_int_eq(stats(a).busy, 1);
+    /* the waiter gives up after 100 ms: the holder cannot finish before the test lets it */
+    pthread_join(waiter1.t, NULL);
+    ck_assert_int_eq(waiter1.r, MXE_AUTH_BUSY);
     ck_assert_int_eq(stats(a).busy, 2);
-    ck_assert(!stats(a).verifying);
-    /* free again: bob is verified */
-    ck_assert_int_eq(mxe_web_auth_check(a, bob, 0), MXE_AUTH_OK);
+    ck_assert_int_eq(stats(a).waiting, 0);
+    /* the place it left blocks nobody: the next waiter gets the turn after the holder */
+    mxe_web_auth_set_queue_limits(a, 1, 30000);
+    start_checker(&waiter2, a, "w2", basic("carol", "x"));
+    WAIT_FOR(stats(a).waiting == 1);
+    release_holder();
+    pthread_join(holder.t, NULL);
+    pthread_join(waiter2.t, NULL);
+    ck_assert_int_eq(holder.r, MXE_AUTH_DENIED);
+    ck_assert_int_eq(waiter2.r, MXE_AUTH_OK);
+    ck_assert_uint_eq(T.n, 2);
+    ck_assert_str_eq(T.order[0], "holder");
+    ck_assert_str_eq(T.order[1], "w2");
+    ck_assert_int_eq(stats(a).waiting, 0);
     mxe_web_auth_free(a);
 }
 END_TEST
@@ -732,7 +857,8 @@ static Suite *web_auth_suite(void)
     tcase_add_test(tc, test_unknown_user_runs_bcrypt);
     tcase_add_test(tc, test_unknown_user_costs_what_a_known_user_costs);
     tcase_add_test(tc, test_cache);
-    tcase_add_test(tc, test_one_check_at_a_time);
+    tcase_add_test(tc, test_checks_wait_their_turn_in_order);
+    tcase_add_test(tc, test_wait_is_bounded);
     tcase_add_test(tc, test_concurrent_cached_checks);
     tcase_add_test(tc, test_null_auth_allows);
     tcase_add_test(tc, test_tls_load);
