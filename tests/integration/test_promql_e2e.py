@@ -13,14 +13,22 @@ is sent to Prometheus' HTTP API:
   queries a metric the exporter does not have fails here;
 - Prometheus must report every rule healthy, no alert may be pending on the healthy
   demo, and the stream-offline and API-unreachable alerts must go pending when the
-  stand-in removes a stream or fails its API.
+  stand-in removes a stream or fails its API;
+- with the variables set the way Grafana sends a real multi-select (two streams, one
+  with a regex metacharacter in its name, and two exporters, as a regex alternation of
+  escaped values), every dashboard query returns data for exactly the selected streams,
+  and only series of the exporters' scrape job, even where another job shares their
+  instance label; an exporter that is down for the whole range is listed by $instance
+  and shown DOWN.
 
 Nothing sleeps and hopes: every wait polls a condition with a deadline.
 """
 import glob
+import importlib.util
 import json
 import os
 import re
+import signal
 import time
 
 import pytest
@@ -33,7 +41,14 @@ PROMETHEUS = "/usr/bin/prometheus"
 JOB = "mediamtx-exporter"  # the job name the alert rules expect (prometheus/prometheus.yml)
 DASHBOARDS = sorted(glob.glob(os.path.join(REPO, "grafana", "dashboards", "*.json")))
 RULE_FILES = sorted(glob.glob(os.path.join(REPO, "prometheus", "rules", "*.yml")))
-DEMO_STREAMS = {"testpattern-sport", "studio-a/main", "lobby-cam", "backstage"}
+# The stand-in's demo scenario plus two streams for the multi-select check: an SRT
+# publisher whose name has a regex metacharacter ('.'), and a look-alike that an unescaped
+# '.' would match as well.
+DOTTED, LOOKALIKE = "studio-b.main", "studio-bxmain"
+DEMO_STREAMS = {"testpattern-sport", "studio-a/main", "lobby-cam", "backstage", DOTTED, LOOKALIKE}
+# what a user picks in the Stream drop-down: two SRT publishers, so that every per-stream
+# panel (the SRT ones included) has data for both
+SELECTED_STREAMS = ["testpattern-sport", DOTTED]
 
 # Grafana's built-in variables, as Grafana would expand them on a 1h dashboard.
 BUILTIN_VARS = {
@@ -83,6 +98,22 @@ def dashboard_queries(dash, source="dashboard"):
 
 def dashboard_variables(dash):
     return {v["name"]: v for v in dash.get("templating", {}).get("list", [])}
+
+
+def grafana_regex_escape(value):
+    """A value of a multi-value variable as Grafana 11.6's Prometheus datasource puts it in
+    a query (prometheusSpecialRegexEscape, classic behaviour): a backslash becomes four
+    (a regex-escaped backslash inside a PromQL string), and each of $^*{}[]+?.()| gets
+    two backslashes before it (one escaping the other in the PromQL string)."""
+    value = value.replace("\\", "\\" * 4)
+    return re.sub(r"([$^*{}\[\]+?.()|])", r"\\\\\1", value)
+
+
+def grafana_multi(values):
+    """A multi-value variable's selection as Grafana interpolates it for a Prometheus query:
+    one value escaped, several as a (a|b) alternation of escaped values."""
+    escaped = [grafana_regex_escape(v) for v in values]
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
 
 
 VAR_RE = re.compile(r"\$\{(\w+)(?::[\w]+)?\}|\[\[(\w+)(?::[\w]+)?\]\]|\$(\w+)")
@@ -176,6 +207,13 @@ def test_extractors():
         'count by (path) (m{instance=~"$instance"})', "path")
     assert variable_query_to_promql("label_values(instance)") == (
         'count by (instance) ({instance!=""})', "instance")
+    # Grafana's escaping, and that Prometheus' regex engine reads it back as the literal
+    assert grafana_regex_escape("studio-b.main") == "studio-b\\\\.main"
+    assert grafana_regex_escape("a\\b(c)") == "a\\\\\\\\b\\\\(c\\\\)"
+    assert grafana_multi(["a.b", "c"]) == "(a\\\\.b|c)"
+    assert grafana_multi(["127.0.0.1:9977"]) == "127\\\\.0\\\\.0\\\\.1:9977"
+    assert substitute('x{path=~"$stream"}', {"stream": grafana_multi(["a.b", "c"])}) == (
+        'x{path=~"(a\\\\.b|c)"}')
 
 
 def test_artefacts_present():
@@ -197,14 +235,37 @@ def test_artefacts_present():
 # Prometheus
 # --------------------------------------------------------------------------------------------
 
+def scenario_file(directory):
+    """The stand-in's demo scenario with DOTTED (an SRT publisher) and LOOKALIKE added, as a
+    scenario file for --scenario (POST /reset reloads it)."""
+    spec = importlib.util.spec_from_file_location("mediamtx_standin", harness.STANDIN)
+    standin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(standin)
+    scenario = standin.demo_scenario()
+    scenario["paths"] += [
+        {"name": DOTTED, "source": {"type": "srtConn"}, "ready": True, "readyTime": -900,
+         "tracks": ["H264", "Opus"], "readers": ["webRTCSession"],
+         "rates": {"bytesReceived": 187500, "bytesSent": 187500},
+         "srt": {"remoteAddr": "203.0.113.5:41000",
+                 "stats": {"msRTT": 24.5, "mbpsReceiveRate": 1.43, "mbpsLinkCapacity": 48.2}}},
+        {"name": LOOKALIKE, "source": {"type": "rtspSession"}, "ready": True, "readyTime": -900,
+         "tracks": ["H264"], "rates": {"bytesReceived": 62500}},
+    ]
+    path = os.path.join(directory, "scenario.json")
+    with open(path, "w") as f:
+        json.dump(scenario, f)
+    return path
+
+
 @pytest.fixture(scope="module")
-def stack():
-    """Stand-in (demo) → exporter → Prometheus with the repository's rules."""
+def stack(tmp_path_factory):
+    """Stand-in (demo + two streams) → exporter → Prometheus with the repository's rules."""
     if not os.access(PROMETHEUS, os.X_OK):
         pytest.fail("%s is missing: install Debian's prometheus package" % PROMETHEUS)
     started = []
     try:
-        standin = harness.Standin("--scenario", "demo")
+        scenario = scenario_file(str(tmp_path_factory.mktemp("scenario")))
+        standin = harness.Standin("--scenario", scenario)
         started.append(standin)
         exporter = harness.Exporter(["--mediamtx.api-url", standin.url, "--redis.url", "none",
                                      "--output.json", "", "--poll.interval", "0.5",
@@ -252,10 +313,10 @@ def known_metrics(stack):
     return names
 
 
-def dashboard_problems(stack, queries, values):
+def dashboard_problems(stack, queries, values, prom=None):
     """Problems of dashboard queries [(where, kind, expr)]: unknown variable, unknown metric,
-    parse error, no data."""
-    prom, known = stack["prom"], known_metrics(stack)
+    parse error, no data. prom: another Prometheus than the stack's."""
+    prom, known = prom or stack["prom"], known_metrics(stack)
     problems = []
     for where, kind, raw in queries:
         try:
@@ -283,10 +344,11 @@ def dashboard_problems(stack, queries, values):
 
 
 def variable_values(stack):
-    # Grafana's Prometheus datasource interpolates a multi-value variable as a regex
-    # alternation of values whose regex metacharacters are escaped, and doubles the
-    # backslash because the regex sits in a PromQL string: 127\\.0\\.0\\.1:9977.
-    return {"instance": re.escape(stack["instance"]).replace("\\", "\\\\"),
+    """The variables as Grafana sends them with Exporter = the one exporter and Stream =
+    All: a single selected value of a multi-value variable is regex-escaped
+    (127\\.0\\.0\\.1:9977), "All" is the variable's allValue (.*), and the job textbox
+    is its default, as is."""
+    return {"job": JOB, "instance": grafana_multi([stack["instance"]]),
             "stream": ".*", "datasource": "n/a"}
 
 
@@ -325,6 +387,7 @@ def test_dashboard_variables_resolve(stack, path):
     variables = dashboard_variables(dash)
     assert variables["datasource"]["type"] == "datasource"
     assert variables["datasource"]["query"] == "prometheus"
+    assert variables["job"]["type"] == "textbox" and variables["job"]["query"] == JOB
     prom = stack["prom"]
     found = {}
     for name in ("instance", "stream"):
@@ -337,6 +400,114 @@ def test_dashboard_variables_resolve(stack, path):
         found[name] = {s["metric"][label] for s in r["data"]["result"]}
     assert found["instance"] == {stack["instance"]}
     assert found["stream"] == DEMO_STREAMS
+
+
+def result_labels(result, label):
+    return {s["metric"].get(label) for s in result}
+
+
+def reload_config(prom, scrape_configs):
+    """Give a harness Prometheus other scrape jobs: rewrite its configuration and SIGHUP it
+    (Prometheus re-reads the file; the harness has one job only)."""
+    cfg = os.path.join(prom.dir, "prometheus.yml")
+    with open(cfg) as f:
+        config = json.load(f)
+    config["scrape_configs"] = scrape_configs
+    with open(cfg, "w") as f:
+        json.dump(config, f)
+    prom.proc.send_signal(signal.SIGHUP)
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=os.path.basename)
+def test_dashboard_multi_select_shared_instance_and_dead_exporter(stack, path):
+    """The dashboard as Grafana runs it with a real selection, against a Prometheus where:
+    two exporters of the job poll the stand-in; a third target of the job is down (for the
+    whole range); and a second job ("node") scrapes the first exporter's address, so that
+    its series carry the same instance label (node_exporter relabelled to the host name
+    looks like that). Exporter = all three, Stream = two streams, one with a '.' in its
+    name: Grafana sends (a|b\\.c) for both."""
+    with open(path) as f:
+        dash = json.load(f)
+    started = []
+    try:
+        second = harness.Exporter(["--mediamtx.api-url", stack["standin"].url, "--redis.url",
+                                   "none", "--output.json", "", "--poll.interval", "0.5",
+                                   "--mediamtx.timeout", "0.4s"])
+        started.append(second)
+        live = [stack["instance"], "127.0.0.1:%d" % second.port]
+        dead = "127.0.0.1:%d" % harness.free_port()  # nothing listens there
+        prom = harness.Prometheus(live, job=JOB)
+        started.append(prom)
+        reload_config(prom, [
+            {"job_name": JOB, "static_configs": [{"targets": live + [dead]}]},
+            {"job_name": "node", "static_configs": [{"targets": [live[0]]}]},
+        ])
+
+        def targets_settled():
+            active = prom.api("targets")["data"]["activeTargets"]
+            health = {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in active}
+            want = {(JOB, live[0]): "up", (JOB, live[1]): "up", (JOB, dead): "down",
+                    ("node", live[0]): "up"}
+            return health == want
+        harness.wait_until(targets_settled, timeout=30, interval=0.2,
+                           what="the exporters up, the dead target down, the node job up")
+
+        # the situation the job matcher is for: another job's series with the same instance
+        r = prom.query('up{instance="%s"}' % live[0])["data"]["result"]
+        assert result_labels(r, "job") == {JOB, "node"}, r
+
+        variables = dashboard_variables(dash)
+        job_q = variables["instance"]["query"]
+        job_q = job_q["query"] if isinstance(job_q, dict) else job_q
+        expr, label = variable_query_to_promql(substitute(job_q, {"job": JOB}))
+        harness.wait_until(lambda: result_labels(prom.query(expr)["data"]["result"], label)
+                           == set(live + [dead]), timeout=30, interval=0.2,
+                           what="$instance to list both exporters and the dead one")
+
+        values = {"job": JOB, "instance": grafana_multi(live + [dead]),
+                  "stream": grafana_multi(SELECTED_STREAMS), "datasource": "n/a"}
+        queries = dashboard_queries(dash, os.path.basename(path))
+        # parse, known metrics, data (rates need a few scrapes of the new Prometheus)
+        problems = check_until_clean(lambda: dashboard_problems(stack, queries, values,
+                                                                prom=prom))
+        assert not problems, "dashboard queries that fail:\n  " + "\n  ".join(problems)
+
+        wrong = []
+        for where, kind, raw in queries:
+            if kind != "panel":
+                continue
+            expr = substitute(raw, values)
+            result = prom.query(expr)["data"]["result"]
+            jobs, paths = result_labels(result, "job") - {None}, result_labels(result, "path")
+            instances = result_labels(result, "instance") - {None}
+            if jobs - {JOB}:
+                wrong.append("%s: series of job %s: %s" % (where, jobs - {JOB}, expr))
+            if instances - set(live + [dead]):
+                wrong.append("%s: instances %s: %s" % (where, instances, expr))
+            # per-stream queries: exactly the two selected streams, neither more (the
+            # look-alike an unescaped '.' would match, the other streams) nor fewer
+            if paths - {None} and paths != set(SELECTED_STREAMS):
+                wrong.append("%s: streams %s, selected %s: %s"
+                             % (where, sorted(p for p in paths if p), SELECTED_STREAMS, expr))
+        assert not wrong, "\n".join(wrong)
+
+        # the two stats of an exporter that has been down for the whole range
+        by_title = {p["title"]: p for p in walk_panels(dash["panels"])}
+
+        def stat_values(title):
+            expr = substitute(by_title[title]["targets"][0]["expr"], values)
+            return {s["metric"]["instance"]: float(s["value"][1])
+                    for s in prom.query(expr)["data"]["result"]}
+        assert stat_values("Exporter up") == {live[0]: 1, live[1]: 1, dead: 0}
+        # MediaMTX API: 1 = OK, -1 = UNKNOWN (the exporter cannot be scraped)
+        assert stat_values("MediaMTX API") == {live[0]: 1, live[1]: 1, dead: -1}
+        mapping = by_title["MediaMTX API"]["fieldConfig"]["defaults"]["mappings"][0]["options"]
+        assert mapping["-1"]["text"] == "UNKNOWN" and mapping["1"]["text"] == "OK"
+        assert by_title["Exporter up"]["fieldConfig"]["defaults"]["mappings"][0][
+            "options"]["0"]["text"] == "DOWN"
+    finally:
+        for obj in reversed(started):
+            obj.close()
 
 
 def test_rule_expressions_parse_and_return_data(stack):
