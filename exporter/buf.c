@@ -112,8 +112,10 @@ int mxe_buf_double(mxe_buf *b, double v)
     /* The range check comes first: converting a double beyond int64 is undefined. */
     if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v)
         return mxe_buf_i64(b, (int64_t)v);
-    /* 15 significant digits: all a double guarantees, and a value derived by scaling
-     * (0.36 ms / 1000) prints as 0.00036, not as its binary neighbour 0.00035999999999999997. */
+    /* 15 significant digits (DBL_DIG): a value derived by scaling (0.36 ms / 1000) prints as
+     * 0.00036, not as its binary neighbour 0.00035999999999999997. This is not the shortest
+     * round-trip form: a double that needs 16 or 17 digits to be read back exactly is
+     * rounded to 15 (a relative error below 5e-15). */
     char tmp[32];
     snprintf(tmp, sizeof tmp, "%.15g", v);
     /* Near DBL_MAX, 15 digits round past it ("1.79769313486232e+308" is out of range for

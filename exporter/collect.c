@@ -236,13 +236,14 @@ int mxe_collect_paths_page(mxe_collect *c, const char *body, size_t len, uint64_
 }
 
 /* The SRT connection fields we read (receiver side of a publisher). */
-enum { S_ID, S_RTT, S_RATE, S_CAPACITY, S_LATENCY, S_LOSS, S_RETRANS, S_DROP, S_COUNT };
+enum { S_ID, S_RTT, S_RATE, S_CAPACITY, S_LATENCY, S_RECEIVED, S_LOSS, S_RETRANS, S_DROP, S_COUNT };
 static const char *const srt_keys[S_COUNT] = {
     "id",
     "msRTT",
     "mbpsReceiveRate",
     "mbpsLinkCapacity",
     "msReceiveTsbPdDelay",
+    "packetsReceived",
     "packetsReceivedLoss",
     "packetsReceivedRetrans",
     "packetsReceivedDrop",
@@ -271,6 +272,8 @@ static int parse_srt(const mxe_json *j, int obj, mxe_srt_conn *sc, mxe_arena *a,
         bad = S_CAPACITY;
     else if (opt_double(j, v[S_LATENCY], &st->recv_latency_ms) != 0)
         bad = S_LATENCY;
+    else if (opt_u64(j, v[S_RECEIVED], &st->packets_received) != 0)
+        bad = S_RECEIVED;
     else if (opt_u64(j, v[S_LOSS], &st->packets_lost) != 0)
         bad = S_LOSS;
     else if (opt_u64(j, v[S_RETRANS], &st->packets_retrans) != 0)

@@ -22,7 +22,7 @@ typedef enum { MT_GAUGE, MT_COUNTER } metric_type;
 /* Which objects a family has series for: decides whether it is written and how often. */
 typedef enum {
     SC_SERVER,     /* one series, always */
-    SC_VERSION,    /* one series when MediaMTX reported its version */
+    SC_VERSION,    /* one series when stream data is served and MediaMTX reported its version */
     SC_STREAM_SET, /* one series when stream data is served (streams != NULL) */
     SC_STREAM,     /* one series per stream */
     SC_SRT,        /* one series per stream whose publisher is an SRT connection */
@@ -64,7 +64,7 @@ typedef struct family {
     const char *unit; /* OpenMetrics # UNIT, a suffix of name; NULL when none */
     scope scope;
     label_set labels;
-    bool polled; /* values come from the MediaMTX poll: HELP quotes the interval */
+    bool polled; /* values come from the MediaMTX poll, else sampled by the poll loop */
     value (*of_stream)(const mxe_stream *s);             /* SC_STREAM, SC_SRT */
     value (*of_server)(const render_ctx *c, size_t idx); /* every other scope */
     const char *help; /* one sentence without the final period; no '"' */
@@ -100,6 +100,7 @@ STREAM_GETTER(stream_readers, v_u64(s->readers))
 STREAM_GETTER(srt_rtt, v_f64(s->srt.rtt_ms / 1000.0))
 STREAM_GETTER(srt_recv_rate, v_f64(MBPS_TO_BYTES_PER_SECOND * s->srt.recv_rate_mbps))
 STREAM_GETTER(srt_link_capacity, v_f64(MBPS_TO_BYTES_PER_SECOND * s->srt.link_capacity_mbps))
+STREAM_GETTER(srt_received, v_u64(s->srt.packets_received))
 STREAM_GETTER(srt_lost, v_u64(s->srt.packets_lost))
 STREAM_GETTER(srt_retrans, v_u64(s->srt.packets_retrans))
 STREAM_GETTER(srt_dropped, v_u64(s->srt.packets_dropped))
@@ -117,6 +118,7 @@ SERVER_GETTER(exporter_redis_up, v_u64(c->stats->redis_up))
 SERVER_GETTER(process_cpu, v_f64(c->proc->cpu_seconds_total))
 SERVER_GETTER(process_resident, v_u64(c->proc->resident_bytes))
 SERVER_GETTER(process_virtual, v_u64(c->proc->virtual_bytes))
+SERVER_GETTER(process_virtual_max, v_u64(c->proc->max_virtual_bytes))
 SERVER_GETTER(process_start, v_f64(c->proc->start_time_unix))
 SERVER_GETTER(process_open_fds, v_u64(c->proc->open_fds))
 SERVER_GETTER(process_max_fds, v_u64(c->proc->max_fds))
@@ -171,6 +173,9 @@ static const family FAMILIES[] = {
     {"mediamtx_stream_srt_link_capacity_bytes_per_second", MT_GAUGE, "bytes_per_second", SC_SRT,
      LS_PATH, true, STREAM(srt_link_capacity),
      "Estimated link capacity of the SRT connection that publishes the stream"},
+    {"mediamtx_stream_srt_received_packets", MT_COUNTER, NULL, SC_SRT, LS_PATH, true,
+     STREAM(srt_received), "Data packets received from the SRT publisher, retransmitted ones "
+     "included"},
     {"mediamtx_stream_srt_received_packets_lost", MT_COUNTER, NULL, SC_SRT, LS_PATH, true,
      STREAM(srt_lost), "Packets of the SRT publisher reported lost by the receiver"},
     {"mediamtx_stream_srt_received_packets_retransmitted", MT_COUNTER, NULL, SC_SRT, LS_PATH,
@@ -199,8 +204,8 @@ static const family FAMILIES[] = {
      SERVER(exporter_mirror_failures), "Failed writes of the stream list, by mirror target"},
     {"mediamtx_exporter_subscribers", MT_GAUGE, NULL, SC_FEED, LS_FEED, false,
      SERVER(exporter_subscribers),
-     "Subscribers of the live feeds (/api/streams/ws, /api/streams/events), counted when the "
-     "last poll cycle ended: the exposition is rendered once per cycle"},
+     "Subscribers of the live feeds (/api/streams/ws, /api/streams/events) when the last poll "
+     "cycle ended"},
 
     {"process_cpu_seconds", MT_COUNTER, "seconds", SC_PROCESS, LS_NONE, false,
      SERVER(process_cpu), "Total user and system CPU time spent in seconds"},
@@ -208,6 +213,8 @@ static const family FAMILIES[] = {
      SERVER(process_resident), "Resident memory size in bytes"},
     {"process_virtual_memory_bytes", MT_GAUGE, "bytes", SC_PROCESS, LS_NONE, false,
      SERVER(process_virtual), "Virtual memory size in bytes"},
+    {"process_virtual_memory_max_bytes", MT_GAUGE, "bytes", SC_PROCESS, LS_NONE, false,
+     SERVER(process_virtual_max), "Maximum amount of virtual memory available in bytes"},
     {"process_start_time_seconds", MT_GAUGE, "seconds", SC_PROCESS, LS_NONE, false,
      SERVER(process_start), "Start time of the process since unix epoch in seconds"},
     {"process_open_fds", MT_GAUGE, NULL, SC_PROCESS, LS_NONE, false, SERVER(process_open_fds),
@@ -272,7 +279,7 @@ static inline void put_label_value(mxe_buf *b, const char *s)
 
 /* ---- samples ----------------------------------------------------------------------------- */
 
-/* "<value>\n" — integers exact, doubles in their shortest round-trip form. */
+/* "<value>\n" — integers exact, doubles with 15 significant digits (mxe_buf_double). */
 static inline void put_value(mxe_buf *b, value v)
 {
     if (v.is_u64)
@@ -340,8 +347,8 @@ static size_t family_series(const render_ctx *c, const family *f)
     switch (f->scope) {
     case SC_SERVER:
         return 1;
-    case SC_VERSION:
-        return c->stats->mediamtx_version ? 1 : 0;
+    case SC_VERSION: /* like the per-stream series: never a frozen value while MediaMTX is down */
+        return c->streams && c->stats->mediamtx_version ? 1 : 0;
     case SC_STREAM_SET:
         return c->streams ? 1 : 0;
     case SC_STREAM:
@@ -371,13 +378,13 @@ static void put_help_text(const render_ctx *c, const family *f)
 {
     mxe_buf *b = c->out;
     put_escaped(b, f->help, true, c->om);
-    if (f->polled) {
+    /* Every value is sampled once per poll cycle, not when the scrape arrives. */
+    if (f->polled)
         PUT_LIT(b, ". Values come from a background poll of the MediaMTX API every ");
-        mxe_buf_double(b, c->stats->poll_interval_s);
-        PUT_LIT(b, " s.\n");
-    } else {
-        PUT_LIT(b, ".\n");
-    }
+    else
+        PUT_LIT(b, ". Values are sampled by the background poll every ");
+    mxe_buf_double(b, c->stats->poll_interval_s);
+    PUT_LIT(b, " s.\n");
 }
 
 /* 0.0.4:  # HELP <sample name> …  /  # TYPE <sample name> <type>   (a counter keeps _total)
@@ -473,8 +480,8 @@ static size_t estimate_size(const render_ctx *c)
 {
     size_t est = 8192; /* metadata and the server, exporter and process families */
     if (c->streams) {
-        /* 5 lines per stream, 7 more with SRT; ~50 bytes of name plus labels and value */
-        est += c->streams->count * 5 * 96 + c->n_srt * 7 * 112;
+        /* 5 lines per stream, 8 more with SRT; ~50 bytes of name plus labels and value */
+        est += c->streams->count * 5 * 96 + c->n_srt * 8 * 112;
         for (size_t k = 0; k < c->streams->count; k++)
             est += c->streams->items[k].n_tracks * 8;
     }

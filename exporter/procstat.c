@@ -173,8 +173,8 @@ int mxe_procstat_read(mxe_process_stats *out)
         mxe_debug("procstat: /proc/self/fd: %s", strerror(errno));
         return -1;
     }
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    struct rlimit rl, as;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || getrlimit(RLIMIT_AS, &as) != 0) {
         mxe_debug("procstat: getrlimit: %s", strerror(errno));
         return -1;
     }
@@ -185,5 +185,6 @@ int mxe_procstat_read(mxe_process_stats *out)
     out->start_time_unix = (double)btime + (double)f.starttime_ticks / (double)ticks;
     out->open_fds = open_fds;
     out->max_fds = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+    out->max_virtual_bytes = as.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)as.rlim_cur;
     return 0;
 }

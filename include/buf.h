@@ -34,9 +34,10 @@ int mxe_buf_vprintf(mxe_buf *b, const char *fmt, va_list ap) __attribute__((form
 /* Decimal text of an unsigned / signed 64-bit integer, exact. */
 int mxe_buf_u64(mxe_buf *b, uint64_t v);
 int mxe_buf_i64(mxe_buf *b, int64_t v);
-/* A double with 15 significant digits (%.15g; integral values as exact integers).
- * Non-finite values are written as NaN, +Inf, -Inf (Prometheus spelling); JSON writers
- * must not pass them. */
+/* A double with 15 significant digits (%.15g; integral values below 2^53 as exact
+ * integers). Not necessarily the shortest text that reads back as the same double: values
+ * needing 16 or 17 digits are rounded to 15. Non-finite values are written as NaN, +Inf,
+ * -Inf (Prometheus spelling); JSON writers must not pass them. */
 int mxe_buf_double(mxe_buf *b, double v);
 /* A JSON string literal: quoted, with ", \ and control characters escaped. */
 int mxe_buf_json_string(mxe_buf *b, const char *s, size_t n);

@@ -16,6 +16,7 @@ typedef struct mxe_srt_stats {
     double recv_rate_mbps;     /* mbpsReceiveRate */
     double link_capacity_mbps; /* mbpsLinkCapacity */
     double recv_latency_ms;    /* msReceiveTsbPdDelay */
+    uint64_t packets_received; /* packetsReceived (retransmitted ones included) */
     uint64_t packets_lost;     /* packetsReceivedLoss */
     uint64_t packets_retrans;  /* packetsReceivedRetrans */
     uint64_t packets_dropped;  /* packetsReceivedDrop */

@@ -1,5 +1,7 @@
 /* The standard process_* metrics the official Prometheus client libraries export,
- * read from /proc once per cycle. */
+ * read from /proc once per cycle. Unlimited resource limits are UINT64_MAX, as
+ * client_golang reports them (prometheus/procfs parses "unlimited" as 2^64-1, which
+ * Prometheus reads as 1.8446744073709552e+19). */
 #ifndef MXE_PROCSTAT_H
 #define MXE_PROCSTAT_H
 
@@ -12,7 +14,8 @@ typedef struct mxe_process_stats {
     uint64_t virtual_bytes;   /* VSZ */
     double start_time_unix;   /* process start, seconds since the epoch */
     uint64_t open_fds;
-    uint64_t max_fds; /* soft RLIMIT_NOFILE */
+    uint64_t max_fds;           /* soft RLIMIT_NOFILE; UINT64_MAX when unlimited */
+    uint64_t max_virtual_bytes; /* soft RLIMIT_AS; UINT64_MAX when unlimited */
 } mxe_process_stats;
 
 /* Read the current values for this process. 0 on success, -1 when /proc is unreadable

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "buf.h"
@@ -39,6 +40,7 @@ static mxe_stream basic_items[] = {
                 .recv_rate_mbps = 4.5,
                 .link_capacity_mbps = 123.456,
                 .recv_latency_ms = 120,
+                .packets_received = 20020,
                 .packets_lost = 3,
                 .packets_retrans = 7,
                 .packets_dropped = 1},
@@ -92,9 +94,10 @@ static const mxe_exporter_stats basic_stats = {
     .subscribers_sse = 1,
 };
 
+/* MediaMTX's version is still known from the last good poll: the stale body leaves it out. */
 static const mxe_exporter_stats stale_stats = {
     .up = false,
-    .mediamtx_version = NULL,
+    .mediamtx_version = "v1.20.1",
     .polls_total = 43,
     .poll_failures_total = 2,
     .poll_duration_s = 5,
@@ -112,6 +115,7 @@ static const mxe_process_stats fixed_proc = {
     .start_time_unix = 1699999000.25,
     .open_fds = 12,
     .max_fds = 1024,
+    .max_virtual_bytes = UINT64_MAX, /* unlimited */
 };
 
 /* ---- helpers ----------------------------------------------------------------------------- */
@@ -372,6 +376,29 @@ static size_t check_structure(const char *text, bool om)
     return n_samples;
 }
 
+/* Every HELP line ends with the sampling sentence quoting the poll interval (2 s here). */
+static void check_help_sentences(const char *text)
+{
+    size_t n_help = 0;
+    for (const char *line = text; *line;) {
+        const char *end = strchr(line, '\n');
+        REQUIRE(end != NULL, "unterminated line");
+        if (strncmp(line, "# HELP ", 7) == 0) {
+            n_help++;
+            bool mediamtx = strncmp(line + 7, "mediamtx_", 9) == 0 &&
+                            strncmp(line + 7, "mediamtx_exporter_", 18) != 0;
+            const char *want =
+                mediamtx ? ". Values come from a background poll of the MediaMTX API every 2 s."
+                         : ". Values are sampled by the background poll every 2 s.";
+            size_t wl = strlen(want);
+            REQUIRE((size_t)(end - line) > wl && memcmp(end - wl, want, wl) == 0,
+                    "HELP without the sampling sentence: %.*s", (int)(end - line), line);
+        }
+        line = end + 1;
+    }
+    REQUIRE(n_help >= 10, "only %zu HELP lines", n_help);
+}
+
 /* ---- golden files ------------------------------------------------------------------------ */
 
 START_TEST(golden_basic)
@@ -381,6 +408,8 @@ START_TEST(golden_basic)
     char *om = render(MXE_FMT_OPENMETRICS, &s, &basic_stats, &fixed_proc);
     check_structure(prom, false);
     check_structure(om, true);
+    check_help_sentences(prom);
+    check_help_sentences(om);
     check_golden("basic.prom", prom);
     check_golden("basic.om", om);
     free(prom);
@@ -394,6 +423,11 @@ START_TEST(golden_stale)
     char *om = render(MXE_FMT_OPENMETRICS, NULL, &stale_stats, &fixed_proc);
     check_structure(prom, false);
     check_structure(om, true);
+    check_help_sentences(prom);
+    check_help_sentences(om);
+    /* MediaMTX's version is known (stale_stats), but not served while MediaMTX is down */
+    ck_assert(!contains(prom, "mediamtx_info"));
+    ck_assert(!contains(om, "mediamtx_info"));
     check_golden("stale.prom", prom);
     check_golden("stale.om", om);
     free(prom);
@@ -455,6 +489,7 @@ START_TEST(exact_u64)
     mxe_stream item = basic_items[0];
     item.bytes_sent = UINT64_MAX;
     item.srt.packets_lost = UINT64_MAX - 1;
+    item.srt.packets_received = UINT64_MAX;
     s.items = &item;
     s.count = 1;
     for (int fmt = 0; fmt < 2; fmt++) {
@@ -463,6 +498,8 @@ START_TEST(exact_u64)
             t, "\nmediamtx_stream_sent_bytes_total{path=\"cam/one\"} 18446744073709551615\n"));
         ck_assert(contains(t, "\nmediamtx_stream_srt_received_packets_lost_total{path=\"cam/one\"} "
                               "18446744073709551614\n"));
+        ck_assert(contains(t, "\nmediamtx_stream_srt_received_packets_total{path=\"cam/one\"} "
+                              "18446744073709551615\n"));
         ck_assert(contains(t, "\nmediamtx_exporter_polls_total 18446744073709551615\n"));
         free(t);
     }
@@ -481,6 +518,9 @@ START_TEST(srt_values)
         "\nmediamtx_stream_srt_link_capacity_bytes_per_second{path=\"cam/one\"} 16181624.832\n"));
     ck_assert(
         contains(t, "\nmediamtx_stream_srt_receive_latency_seconds{path=\"cam/one\"} 0.12\n"));
+    ck_assert(contains(t, "# TYPE mediamtx_stream_srt_received_packets_total counter\n"
+                          "mediamtx_stream_srt_received_packets_total{path=\"cam/one\"} 20020\n"));
+    ck_assert(!contains(t, "srt_received_packets_total{path=\"lobby\"}"));
     /* only the SRT-published stream has SRT series */
     ck_assert(!contains(t, "srt_rtt_seconds{path=\"lobby\"}"));
     free(t);
@@ -532,7 +572,15 @@ START_TEST(server_families)
                           "mediamtx_exporter_mirror_failures_total{target=\"file\"} 0\n"));
     ck_assert(contains(t, "\nmediamtx_exporter_last_success_timestamp_seconds 1700000000.5\n"));
     ck_assert(contains(t, "\nprocess_cpu_seconds_total 1.5\n"));
+    ck_assert(contains(t, "\nprocess_virtual_memory_max_bytes 18446744073709551615\n"));
     ck_assert(contains(t, " every 2 s.\n"));
+    free(t);
+    mxe_process_stats limited = fixed_proc;
+    limited.max_virtual_bytes = 8589934592u;
+    t = render(MXE_FMT_OPENMETRICS, &s, &basic_stats, &limited);
+    ck_assert(contains(t, "# TYPE process_virtual_memory_max_bytes gauge\n"
+                          "# UNIT process_virtual_memory_max_bytes bytes\n"));
+    ck_assert(contains(t, "\nprocess_virtual_memory_max_bytes 8589934592\n"));
     free(t);
 
     mxe_exporter_stats st = stale_stats;
@@ -542,6 +590,7 @@ START_TEST(server_families)
     ck_assert(contains(t, "\nmediamtx_up 0\n"));
     ck_assert(!contains(t, "mediamtx_info"));
     ck_assert(contains(t, " every 0.5 s.\n"));
+    ck_assert(!contains(t, " every 2 s."));
     ck_assert(contains(t, "\nmediamtx_exporter_last_success_timestamp_seconds 0\n"));
     free(t);
 }
@@ -593,9 +642,9 @@ START_TEST(many_streams)
     for (int fmt = 0; fmt < 2; fmt++) {
         char *t = render((mxe_expo_format)fmt, &s, &basic_stats, &fixed_proc);
         size_t n = check_structure(t, fmt == MXE_FMT_OPENMETRICS);
-        /* 5 per stream + 7 per SRT stream + up, info, 2 counts, build_info, 2 polls, duration,
-         * last success, redis_up, 2 mirror targets, 2 live feeds, 6 process */
-        ck_assert_uint_eq(n, (size_t)N * 5 + N / 2 * 7 + 20);
+        /* 5 per stream + 8 per SRT stream + up, info, 2 counts, build_info, 2 polls, duration,
+         * last success, redis_up, 2 mirror targets, 2 live feeds, 7 process */
+        ck_assert_uint_eq(n, (size_t)N * 5 + N / 2 * 8 + 21);
         free(t);
     }
     free(items);
@@ -758,6 +807,10 @@ START_TEST(procstat_plausible)
     ck_assert(p.virtual_bytes >= p.resident_bytes);
     ck_assert_uint_ge(p.open_fds, 3);
     ck_assert_uint_ge(p.max_fds, p.open_fds);
+    struct rlimit as;
+    ck_assert_int_eq(getrlimit(RLIMIT_AS, &as), 0);
+    ck_assert(p.max_virtual_bytes ==
+              (as.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)as.rlim_cur));
     ck_assert(p.cpu_seconds_total >= 0 && p.cpu_seconds_total < 3600);
     ck_assert_msg(p.start_time_unix <= now + 2 && p.start_time_unix > now - 86400,
                   "start %.2f now %.0f", p.start_time_unix, now);
