@@ -53,11 +53,14 @@ EXPOSE 9977
 USER 10001:10001
 
 # Healthy when /readyz answers 200 (a poll succeeded within three poll intervals).
-# No curl in the image: bash's /dev/tcp sends one HTTP/1.0 request to the port taken
-# from LISTEN_ADDRESS and checks the status line, which keeps the runtime image to the
-# libraries the exporter itself needs.
+# No curl in the image: deploy/healthcheck.sh sends one HTTP/1.0 request through bash's
+# /dev/tcp to the address in LISTEN_ADDRESS, which keeps the runtime image to the libraries
+# the exporter itself needs. It reads the settings from the environment, not from flags;
+# with HTTPS (WEB_TLS_CERT_FILE) or basic auth (WEB_USERS_FILE) it can only check that the
+# exporter is alive, not ready (docs/deployment.md, "The container image").
+COPY deploy/healthcheck.sh /usr/local/lib/mediamtx-exporter/healthcheck
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["/bin/bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${LISTEN_ADDRESS##*:} && printf 'GET /readyz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && IFS= read -r -t 2 status <&3 && [[ $status == HTTP/1.?' 200 '* ]]"]
+    CMD ["/usr/local/lib/mediamtx-exporter/healthcheck"]
 
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/mediamtx-exporter"]
