@@ -1,4 +1,4 @@
-/* One poll of the MediaMTX API; see poll.h. */
+/* One poll of the MediaMTX API; see api_poll.h. */
 #include "api_poll.h"
 
 #include <inttypes.h>
@@ -49,15 +49,29 @@ static void describe_status(const char *what, long status, const mxe_buf *body, 
         snprintf(err, errlen, "GET %s: HTTP %ld", what, status);
 }
 
-/* Fetch every page of one list. When `optional`, a 404 on the first page means the list
- * belongs to a disabled server (MediaMTX removes its routes, FACTS 12): an empty list.
- * The paths list always exists, so a 404 there is a failure (wrong URL, not MediaMTX). */
+/* MediaMTX answers wrong credentials only after a pause (2 s in v1.13, a random 0-4 s
+ * in v1.20, FACTS 7), longer than the default timeout: a first request that times out
+ * while credentials are sent most likely met that pause. Say so, on the same line. Once a
+ * request of this poll was answered, the credentials are known to be good. */
+static void hint_wrong_credentials(mxe_fetch *f, char *err, size_t errlen)
+{
+    if (mxe_fetch_last_error(f) != MXE_FETCH_TIMEOUT || !mxe_fetch_sends_credentials(f))
+        return;
+    size_t n = strlen(err);
+    snprintf(err + n, errlen - n,
+             "; MediaMTX delays its answer to wrong credentials by 2-4 s, so check the "
+             "configured user and password or token");
+}
+
 /* The most a poll used of its buffers: what decides whether they are kept. */
 typedef struct buffer_peak {
     size_t body;
     int tokens;
 } buffer_peak;
 
+/* Fetch every page of one list. When `optional`, a 404 on the first page means the list
+ * belongs to a disabled server (MediaMTX removes its routes, FACTS 12): an empty list.
+ * The paths list always exists, so a 404 there is a failure (wrong URL, not MediaMTX). */
 static int fetch_list(mxe_fetch *f, const char *endpoint, bool optional, page_parser parse,
                       mxe_collect *c, int64_t deadline, size_t max_bytes, mxe_buf *body,
                       buffer_peak *peak, mxe_poll_result *out, char *err, size_t errlen)
@@ -67,18 +81,16 @@ static int fetch_list(mxe_fetch *f, const char *endpoint, bool optional, page_pa
         char pq[160];
         snprintf(pq, sizeof pq, "%s?itemsPerPage=%d&page=%" PRIu64, endpoint, MXE_POLL_PAGE_SIZE,
                  page);
-        if (out->bytes >= max_bytes) {
-            snprintf(err, errlen, "GET %s: poll read more than the %zu byte cap", endpoint,
-                     max_bytes);
-            return -1;
-        }
         mxe_phase_mark m;
         mxe_phase_mark_now(&m);
-        long status = mxe_fetch_get(f, pq, deadline, max_bytes - out->bytes, body, err, errlen);
+        long status = mxe_fetch_get(f, pq, deadline, max_bytes, body, err, errlen);
         mxe_phase_add(&out->fetch, &m);
-        out->requests++;
-        if (status < 0)
+        bool first = out->requests++ == 0;
+        if (status < 0) {
+            if (first)
+                hint_wrong_credentials(f, err, errlen);
             return -1;
+        }
         out->bytes += body->len;
         if (body->len > peak->body)
             peak->body = body->len;
@@ -129,14 +141,19 @@ int mxe_poll_run(mxe_fetch *f, mxe_poll_buffers *bufs, int64_t timeout_ms, size_
                    body, &peak, out, err, errlen) != 0)
         goto done;
     /* /v3/info exists from v1.15.2 on; older servers answer 404 and report no version. */
-    char ierr[64];
+    char ierr[256];
     mxe_phase_mark m;
     mxe_phase_mark_now(&m);
     long status = mxe_fetch_get(f, "/v3/info", deadline, 65536, body, ierr, sizeof ierr);
     mxe_phase_add(&out->fetch, &m);
     out->requests++;
-    if (status == 200)
-        mxe_collect_info_version(body->data, body->len, out->version, sizeof out->version);
+    if (status == 200 &&
+        mxe_collect_info_version(body->data, body->len, out->version, sizeof out->version) == 0)
+        out->info = MXE_INFO_VERSION;
+    else if (status == 404)
+        out->info = MXE_INFO_ABSENT; /* before v1.15.2: there is no version to know */
+    else
+        out->info = MXE_INFO_UNKNOWN; /* failed, timed out, or an answer without a version */
     mxe_phase_add(&out->parse, &m);
     int frc = mxe_collect_finish(&c, &out->streams);
     mxe_phase_add(&out->aggregate, &m);

@@ -171,7 +171,13 @@ mxe_cycle_result mxe_collector_cycle(mxe_collector *c)
                      (unsigned long long)c->same_error_count);
         c->same_error_count = 0;
         c->last_error[0] = '\0';
-        snprintf(c->version, sizeof c->version, "%s", res.version);
+        /* A failed or slow /v3/info keeps the version this server last reported, so
+         * mediamtx_info{version} does not flap; only a 404 (a server without /v3/info, e.g.
+         * after a downgrade to v1.13) clears it, and a new answer replaces it. */
+        if (res.info == MXE_INFO_VERSION)
+            snprintf(c->version, sizeof c->version, "%s", res.version);
+        else if (res.info == MXE_INFO_ABSENT)
+            c->version[0] = '\0';
         n = res.streams.count;
         mxe_phase_mark_now(&m);
         mxe_snapshot *snap = mxe_snapshot_new(&res.streams, ++c->seq, mxe_now_unix(), t1);

@@ -15,6 +15,8 @@ struct mxe_fetch {
     mxe_buf *body;    /* target of the transfer under way */
     size_t max_bytes; /* its cap */
     int over_cap;     /* the write callback refused data */
+    mxe_fetch_error last_error;
+    bool credentials; /* basic auth or a bearer token is sent */
     uint64_t requests;
     uint64_t connections;
     char errbuf[CURL_ERROR_SIZE];
@@ -79,6 +81,7 @@ mxe_fetch *mxe_fetch_new(const mxe_config *cfg, volatile sig_atomic_t *stop)
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* gzip/deflate if the server offers */
     curl_easy_setopt(c, CURLOPT_USERAGENT, "mediamtx-exporter/" MXE_VERSION);
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    f->credentials = cfg->bearer_token || cfg->username;
     if (cfg->bearer_token) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
         curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, cfg->bearer_token);
@@ -110,8 +113,10 @@ long mxe_fetch_get(mxe_fetch *f, const char *path_query, int64_t deadline_mono_m
                    mxe_buf *body, char *err, size_t errlen)
 {
     int64_t left = deadline_mono_ms - mxe_now_mono_ms();
+    f->last_error = MXE_FETCH_OK;
     if (left <= 0) {
         snprintf(err, errlen, "GET %s: poll timeout reached before the request", path_query);
+        f->last_error = MXE_FETCH_TIMEOUT;
         return -1;
     }
     mxe_buf url = MXE_BUF_INIT;
@@ -136,21 +141,44 @@ long mxe_fetch_get(mxe_fetch *f, const char *path_query, int64_t deadline_mono_m
     if (curl_easy_getinfo(f->curl, CURLINFO_NUM_CONNECTS, &conns) == CURLE_OK && conns > 0)
         f->connections += (uint64_t)conns;
     if (rc != CURLE_OK) {
-        if (f->over_cap)
-            snprintf(err, errlen, "GET %s: response larger than the %zu byte cap", path_query,
-                     max_bytes);
-        else if (rc == CURLE_ABORTED_BY_CALLBACK)
+        if (f->over_cap) {
+            f->last_error = MXE_FETCH_OVER_CAP;
+            snprintf(err, errlen,
+                     "GET %s: response larger than the %zu byte cap (--mediamtx.max-response-size)",
+                     path_query, max_bytes);
+        } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
+            f->last_error = MXE_FETCH_ABORTED;
             snprintf(err, errlen, "GET %s: aborted by shutdown", path_query);
-        else if (rc == CURLE_OPERATION_TIMEDOUT)
+        } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+            f->last_error = MXE_FETCH_TIMEOUT;
             snprintf(err, errlen, "GET %s: timed out (poll timeout)", path_query);
-        else
+        } else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+            f->last_error = MXE_FETCH_TRANSPORT;
+            snprintf(
+                err, errlen,
+                "GET %s: %s; give the CA that signed MediaMTX's certificate with "
+                "--mediamtx.ca-file (or, on a trusted network, --mediamtx.insecure-skip-verify)",
+                path_query, f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc));
+        } else {
+            f->last_error = MXE_FETCH_TRANSPORT;
             snprintf(err, errlen, "GET %s: %s", path_query,
                      f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc));
+        }
         return -1;
     }
     long status = 0;
     curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
     return status;
+}
+
+mxe_fetch_error mxe_fetch_last_error(const mxe_fetch *f)
+{
+    return f->last_error;
+}
+
+bool mxe_fetch_sends_credentials(const mxe_fetch *f)
+{
+    return f->credentials;
 }
 
 uint64_t mxe_fetch_requests(const mxe_fetch *f)

@@ -33,11 +33,19 @@ void mxe_phase_mark_now(mxe_phase_mark *m);
  * phases can be measured with one mark). */
 void mxe_phase_add(mxe_phase_time *acc, mxe_phase_mark *since);
 
+/* What /v3/info said about the MediaMTX version. */
+typedef enum {
+    MXE_INFO_UNKNOWN = 0, /* no answer this time (failed, timed out, no version field) */
+    MXE_INFO_ABSENT,      /* 404: a server before v1.15.2, which has no version to report */
+    MXE_INFO_VERSION,     /* `version` holds it */
+} mxe_info_status;
+
 typedef struct mxe_poll_result {
-    mxe_streams streams; /* sorted by name, SRT joined; empty on failure */
-    char version[64];    /* MediaMTX version from /v3/info, "" when not reported */
-    uint64_t requests;   /* HTTP requests this poll made */
-    uint64_t bytes;      /* response bytes this poll read */
+    mxe_streams streams;  /* sorted by name, SRT joined; empty on failure */
+    mxe_info_status info; /* what /v3/info said */
+    char version[64];     /* MediaMTX version from /v3/info when info is MXE_INFO_VERSION */
+    uint64_t requests;    /* HTTP requests this poll made */
+    uint64_t bytes;       /* response bytes this poll read */
     /* Where the poll's time went (also filled, as far as it got, when it failed):
      * fetch: the HTTP requests (libcurl, reading the bodies);
      * parse: the bodies → tokens → records (JSON tokenizing and field extraction);
@@ -63,7 +71,9 @@ void mxe_poll_buffers_free(mxe_poll_buffers *b);
 
 /* Run one poll. `bufs` (NULL: temporary ones) are reused and kept; they are released when
  * this poll needed less than a quarter of them (after a spike). `timeout_ms` bounds the
- * whole poll; `max_bytes` caps each response and the total read. 0 on success
+ * whole poll, every page included; `max_bytes` caps each response (one body is held at a
+ * time, so the buffers stay near one page while the records of all pages accumulate;
+ * the timeout bounds how much a poll can read in total). 0 on success
  * (out->streams filled); -1 with one line in err naming the endpoint and the cause. The
  * caller frees out->streams with mxe_streams_free(). */
 int mxe_poll_run(mxe_fetch *f, mxe_poll_buffers *bufs, int64_t timeout_ms, size_t max_bytes,

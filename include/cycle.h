@@ -34,7 +34,7 @@ typedef struct mxe_collector {
     uint64_t polls, failures, seq;
     double last_duration_s, last_success_unix;
     int64_t last_success_mono_ms;
-    char version[64];
+    char version[64]; /* the last version /v3/info reported; "" when none (see cycle.c) */
     char last_error[256];
     uint64_t same_error_count; /* consecutive failures with last_error's text */
     int64_t last_error_log_ms;
