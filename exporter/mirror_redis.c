@@ -1,28 +1,27 @@
 /* The Redis mirror; see mirror_redis.h. hiredis contexts cannot be reused after an error
- * (FIELD-NOTES), so any failure frees the context and a later write reconnects. */
+ * (FIELD-NOTES), so any failure frees the context and the next write reconnects. */
 #include "mirror_redis.h"
 
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
-#include "log.h"
 #include "snapshot.h" /* mxe_now_mono_ms */
-
-#define BACKOFF_MIN_MS 500
-#define BACKOFF_MAX_MS 5000
 
 struct mxe_mirror_redis {
     redisContext *ctx;
     char *host, *unix_path, *username, *password, *key, *channel;
     int port, db;
     unsigned ttl_s;
-    struct timeval timeout;
-    int64_t next_attempt_ms; /* CLOCK_MONOTONIC; no reconnect before this */
-    int64_t backoff_ms;
-    uint64_t failures_in_outage; /* 0 while healthy */
+    int64_t timeout_ms; /* bounds one whole write: connect, AUTH, SELECT, MULTI/EXEC */
+    /* What mxe_mirror_redis_interrupt() needs, shared with the writing thread. */
+    pthread_mutex_t mu;
+    int fd;           /* the socket of ctx, -1 when there is none */
+    bool interrupted; /* no more I/O: the process is stopping */
 };
 
 static char *dup_or_null(const char *s)
@@ -35,6 +34,8 @@ mxe_mirror_redis *mxe_mirror_redis_new(const mxe_config *cfg)
     mxe_mirror_redis *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
+    m->fd = -1;
+    pthread_mutex_init(&m->mu, NULL);
     const mxe_redis_target *t = &cfg->redis;
     m->host = dup_or_null(t->host);
     m->unix_path = dup_or_null(t->unix_path);
@@ -52,14 +53,17 @@ mxe_mirror_redis *mxe_mirror_redis_new(const mxe_config *cfg)
     m->ttl_s = cfg->redis_ttl_s;
     /* Redis is local and fast; a slow one must not hold the mirror worker for long. */
     double tmo = cfg->poll_interval_s / 2 < 1.0 ? cfg->poll_interval_s / 2 : 1.0;
-    m->timeout.tv_sec = (time_t)tmo;
-    m->timeout.tv_usec = (suseconds_t)((tmo - (double)(time_t)tmo) * 1e6);
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->timeout_ms = (int64_t)(tmo * 1000);
+    if (m->timeout_ms < 1)
+        m->timeout_ms = 1;
     return m;
 }
 
 static void drop_connection(mxe_mirror_redis *m)
 {
+    pthread_mutex_lock(&m->mu);
+    m->fd = -1; /* before the close: interrupt() must never shut down a reused descriptor */
+    pthread_mutex_unlock(&m->mu);
     if (m->ctx)
         redisFree(m->ctx);
     m->ctx = NULL;
@@ -70,6 +74,7 @@ void mxe_mirror_redis_free(mxe_mirror_redis *m)
     if (!m)
         return;
     drop_connection(m);
+    pthread_mutex_destroy(&m->mu);
     free(m->host);
     free(m->unix_path);
     free(m->username);
@@ -79,7 +84,49 @@ void mxe_mirror_redis_free(mxe_mirror_redis *m)
     free(m);
 }
 
-/* Run one command and check its reply type; the reply is freed. */
+void mxe_mirror_redis_interrupt(mxe_mirror_redis *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->interrupted = true;
+    /* A blocked send or recv on this socket returns at once; the writer then fails and
+     * frees the context as after any error. */
+    if (m->fd >= 0)
+        shutdown(m->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&m->mu);
+}
+
+static bool is_interrupted(mxe_mirror_redis *m)
+{
+    pthread_mutex_lock(&m->mu);
+    bool v = m->interrupted;
+    pthread_mutex_unlock(&m->mu);
+    return v;
+}
+
+/* The time left until `deadline` as a timeval, or -1 when it has passed. */
+static int time_left(int64_t deadline, struct timeval *tv)
+{
+    int64_t left = deadline - mxe_now_mono_ms();
+    if (left <= 0)
+        return -1;
+    tv->tv_sec = (time_t)(left / 1000);
+    tv->tv_usec = (suseconds_t)(left % 1000) * 1000;
+    return 0;
+}
+
+/* Let the next blocking send/recv wait at most until `deadline`. */
+static int arm(mxe_mirror_redis *m, int64_t deadline, const char *what, char *err, size_t errlen)
+{
+    struct timeval tv;
+    if (time_left(deadline, &tv) != 0 || redisSetTimeout(m->ctx, tv) != REDIS_OK) {
+        snprintf(err, errlen, "%s: timed out (%lld ms for the whole write)", what,
+                 (long long)m->timeout_ms);
+        return -1;
+    }
+    return 0;
+}
+
+/* Check a reply's type; the reply is freed. */
 static int command_ok(mxe_mirror_redis *m, char *err, size_t errlen, const char *what,
                       redisReply *r)
 {
@@ -94,10 +141,15 @@ static int command_ok(mxe_mirror_redis *m, char *err, size_t errlen, const char 
     return ok ? 0 : -1;
 }
 
-static int connect_redis(mxe_mirror_redis *m, char *err, size_t errlen)
+static int connect_redis(mxe_mirror_redis *m, int64_t deadline, char *err, size_t errlen)
 {
-    m->ctx = m->unix_path ? redisConnectUnixWithTimeout(m->unix_path, m->timeout)
-                          : redisConnectWithTimeout(m->host, m->port, m->timeout);
+    struct timeval tv;
+    if (time_left(deadline, &tv) != 0) {
+        snprintf(err, errlen, "connect: no time left");
+        return -1;
+    }
+    m->ctx = m->unix_path ? redisConnectUnixWithTimeout(m->unix_path, tv)
+                          : redisConnectWithTimeout(m->host, m->port, tv);
     if (!m->ctx || m->ctx->err) {
         const char *why = m->ctx ? m->ctx->errstr : "out of memory";
         if (m->unix_path)
@@ -106,22 +158,33 @@ static int connect_redis(mxe_mirror_redis *m, char *err, size_t errlen)
             snprintf(err, errlen, "connect %s:%d: %s", m->host, m->port, why);
         return -1;
     }
-    redisSetTimeout(m->ctx, m->timeout);
+    pthread_mutex_lock(&m->mu);
+    bool stop = m->interrupted;
+    if (!stop)
+        m->fd = m->ctx->fd;
+    pthread_mutex_unlock(&m->mu);
+    if (stop) {
+        snprintf(err, errlen, "interrupted by shutdown");
+        return -1;
+    }
     if (m->password) {
+        if (arm(m, deadline, "AUTH", err, errlen) != 0)
+            return -1;
         redisReply *r = m->username ? redisCommand(m->ctx, "AUTH %s %s", m->username, m->password)
                                     : redisCommand(m->ctx, "AUTH %s", m->password);
         if (command_ok(m, err, errlen, "AUTH", r) != 0) /* the message never has the secret */
             return -1;
     }
     if (m->db != 0 &&
-        command_ok(m, err, errlen, "SELECT", redisCommand(m->ctx, "SELECT %d", m->db)) != 0)
+        (arm(m, deadline, "SELECT", err, errlen) != 0 ||
+         command_ok(m, err, errlen, "SELECT", redisCommand(m->ctx, "SELECT %d", m->db)) != 0))
         return -1;
     return 0;
 }
 
 /* MULTI; SET key json [EX ttl]; [PUBLISH channel json]; EXEC — pipelined, one round trip. */
-static int write_once(mxe_mirror_redis *m, const char *json, size_t len, long long *subscribers,
-                      char *err, size_t errlen)
+static int write_once(mxe_mirror_redis *m, int64_t deadline, const char *json, size_t len,
+                      long long *subscribers, char *err, size_t errlen)
 {
     bool publish = m->channel[0] != '\0';
     redisAppendCommand(m->ctx, "MULTI");
@@ -134,12 +197,17 @@ static int write_once(mxe_mirror_redis *m, const char *json, size_t len, long lo
     redisAppendCommand(m->ctx, "EXEC");
     int queued = publish ? 3 : 2; /* MULTI and the queued commands */
     for (int i = 0; i < queued; i++) {
+        const char *what = i == 0 ? "MULTI" : "queue";
+        if (arm(m, deadline, what, err, errlen) != 0)
+            return -1;
         redisReply *r = NULL;
         if (redisGetReply(m->ctx, (void **)&r) != REDIS_OK)
             r = NULL;
-        if (command_ok(m, err, errlen, i == 0 ? "MULTI" : "queue", r) != 0)
+        if (command_ok(m, err, errlen, what, r) != 0)
             return -1;
     }
+    if (arm(m, deadline, "EXEC", err, errlen) != 0)
+        return -1;
     redisReply *exec = NULL;
     if (redisGetReply(m->ctx, (void **)&exec) != REDIS_OK || !exec) {
         snprintf(err, errlen, "EXEC: %s", m->ctx->errstr[0] ? m->ctx->errstr : "no reply");
@@ -163,27 +231,19 @@ static int write_once(mxe_mirror_redis *m, const char *json, size_t len, long lo
 mxe_redis_result mxe_mirror_redis_write(mxe_mirror_redis *m, const char *json, size_t len,
                                         long long *subscribers, char *err, size_t errlen)
 {
-    int64_t now = mxe_now_mono_ms();
-    if (!m->ctx && now < m->next_attempt_ms) {
-        snprintf(err, errlen, "waiting %lld ms before reconnecting",
-                 (long long)(m->next_attempt_ms - now));
-        return MXE_REDIS_BACKOFF;
+    if (is_interrupted(m)) {
+        snprintf(err, errlen, "interrupted by shutdown");
+        drop_connection(m);
+        return MXE_REDIS_INTERRUPTED;
     }
-    if ((m->ctx || connect_redis(m, err, errlen) == 0) &&
-        write_once(m, json, len, subscribers, err, errlen) == 0) {
-        if (m->failures_in_outage)
-            mxe_info("redis: connection restored after %llu failed attempt(s)",
-                     (unsigned long long)m->failures_in_outage);
-        m->failures_in_outage = 0;
-        m->backoff_ms = BACKOFF_MIN_MS;
+    int64_t deadline = mxe_now_mono_ms() + m->timeout_ms;
+    if ((m->ctx || connect_redis(m, deadline, err, errlen) == 0) &&
+        write_once(m, deadline, json, len, subscribers, err, errlen) == 0)
         return MXE_REDIS_WRITTEN;
-    }
     drop_connection(m);
-    if (m->failures_in_outage++ == 0) /* once per outage; the metrics count the rest */
-        mxe_warn("redis: %s; retrying with backoff, polling and /metrics continue", err);
-    else
-        mxe_debug("redis: %s", err);
-    m->next_attempt_ms = now + m->backoff_ms;
-    m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+    if (is_interrupted(m)) {
+        snprintf(err, errlen, "interrupted by shutdown");
+        return MXE_REDIS_INTERRUPTED;
+    }
     return MXE_REDIS_FAILED;
 }

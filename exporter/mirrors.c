@@ -20,9 +20,16 @@ struct mxe_mirrors {
     pthread_cond_t wake;
     mxe_snapshot *pending; /* newest snapshot not yet written */
     bool stopping;
-    mxe_mirror_stats stats; /* under mu */
-    bool file_failing;      /* log a file outage once, and its end */
+    bool done;                         /* the worker has returned (under mu) */
+    pthread_cond_t done_cv;            /* signalled when `done` becomes true */
+    mxe_mirror_stats stats;            /* under mu */
+    bool file_failing;                 /* log a file outage once, and its end */
+    uint64_t redis_failures_in_outage; /* 0 while Redis is healthy */
 };
+
+/* At shutdown the worker may finish its writes for this long; then Redis I/O is cut off,
+ * so that a Redis that accepts connections but never answers cannot hold the exit. */
+#define STOP_GRACE_MS 250
 
 mxe_mirrors *mxe_mirrors_new(const mxe_config *cfg)
 {
@@ -31,6 +38,11 @@ mxe_mirrors *mxe_mirrors_new(const mxe_config *cfg)
         return NULL;
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->wake, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->done_cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (cfg->redis.enabled && !(m->redis = mxe_mirror_redis_new(cfg)))
         goto fail;
     if (cfg->json_output_path && cfg->json_output_path[0] &&
@@ -44,38 +56,65 @@ fail:
     return NULL;
 }
 
-/* Write both mirrors; returns 0 when every enabled one succeeded. */
+/* Log a Redis result. --once (`announce`): one line either way. Daemon: an outage once
+ * when it begins and once when it ends; the metrics count the failures in between. */
+static void log_redis(mxe_mirrors *m, mxe_redis_result r, const mxe_snapshot *snap, const char *err,
+                      bool announce)
+{
+    if (announce) {
+        if (r == MXE_REDIS_WRITTEN)
+            mxe_info("%zu entries stored in Redis", snap->streams.count);
+        else
+            mxe_error("redis mirror: %s", err);
+        return;
+    }
+    if (r == MXE_REDIS_INTERRUPTED) {
+        mxe_debug("redis: %s", err);
+    } else if (r == MXE_REDIS_WRITTEN) {
+        if (m->redis_failures_in_outage)
+            mxe_info("redis: connection restored after %llu failed attempt(s)",
+                     (unsigned long long)m->redis_failures_in_outage);
+        m->redis_failures_in_outage = 0;
+    } else if (m->redis_failures_in_outage++ == 0) {
+        mxe_warn("redis: %s; retrying every cycle, polling and /metrics continue", err);
+    } else {
+        mxe_debug("redis: %s", err);
+    }
+}
+
+/* Write both mirrors; returns 0 when every enabled one succeeded. `announce` (--once) logs
+ * the outcome of each, Redis first as the original collector did. */
 static int write_all(mxe_mirrors *m, const mxe_snapshot *snap, bool announce)
 {
     int rc = 0;
-    char err[512];
+    char ferr[512] = "", rerr[512] = "";
+    bool file_ok = true;
     if (m->file_path) {
-        bool ok = mxe_mirror_file_write(m->file_path, snap->json.data, snap->json.len, err,
-                                        sizeof err) == 0;
-        if (!ok && (!m->file_failing || announce))
-            mxe_error("file mirror: %s; the previous file is left intact", err);
-        else if (ok && m->file_failing)
-            mxe_info("file mirror: writing %s again", m->file_path);
-        else if (ok && announce)
-            mxe_info("JSON file written: %s", m->file_path);
-        m->file_failing = !ok;
+        file_ok = mxe_mirror_file_write(m->file_path, snap->json.data, snap->json.len, ferr,
+                                        sizeof ferr) == 0;
         pthread_mutex_lock(&m->mu);
-        m->stats.file_failures += !ok;
+        m->stats.file_failures += !file_ok;
         pthread_mutex_unlock(&m->mu);
-        rc |= ok ? 0 : -1;
+        rc |= file_ok ? 0 : -1;
     }
     if (m->redis) {
         mxe_redis_result r = mxe_mirror_redis_write(m->redis, snap->json.data, snap->json.len, NULL,
-                                                    err, sizeof err);
-        if (r == MXE_REDIS_WRITTEN && announce)
-            mxe_info("%zu entries stored in Redis", snap->streams.count);
-        else if (r != MXE_REDIS_WRITTEN && announce)
-            mxe_error("redis mirror: %s", err); /* --once: say it even if not the first */
+                                                    rerr, sizeof rerr);
+        log_redis(m, r, snap, rerr, announce);
         pthread_mutex_lock(&m->mu);
         m->stats.redis_up = r == MXE_REDIS_WRITTEN;
         m->stats.redis_failures += r != MXE_REDIS_WRITTEN;
         pthread_mutex_unlock(&m->mu);
         rc |= r == MXE_REDIS_WRITTEN ? 0 : -1;
+    }
+    if (m->file_path) {
+        if (!file_ok && (!m->file_failing || announce))
+            mxe_error("file mirror: %s; the previous file is left intact", ferr);
+        else if (file_ok && m->file_failing)
+            mxe_info("file mirror: writing %s again", m->file_path);
+        else if (file_ok && announce)
+            mxe_info("JSON file written: %s", m->file_path);
+        m->file_failing = !file_ok;
     }
     if (rc == 0) {
         pthread_mutex_lock(&m->mu);
@@ -113,6 +152,8 @@ static void *worker(void *arg)
         m->stats.last_write_cpu_ns = cpu1 > cpu0 ? cpu1 - cpu0 : 0;
         m->stats.last_write_wall_ns = wall1 > wall0 ? wall1 - wall0 : 0;
     }
+    m->done = true;
+    pthread_cond_signal(&m->done_cv);
     pthread_mutex_unlock(&m->mu);
     return NULL;
 }
@@ -169,13 +210,23 @@ void mxe_mirrors_free(mxe_mirrors *m)
         pthread_mutex_lock(&m->mu);
         m->stopping = true;
         pthread_cond_signal(&m->wake);
+        /* Let the worker finish the write under way and the pending one, but not for long:
+         * a file write always completes (no torn file); Redis I/O is cut off. */
+        int64_t until = mxe_now_mono_ms() + STOP_GRACE_MS;
+        struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
+        while (!m->done && pthread_cond_timedwait(&m->done_cv, &m->mu, &ts) == 0)
+            ;
+        bool done = m->done;
         pthread_mutex_unlock(&m->mu);
+        if (!done && m->redis)
+            mxe_mirror_redis_interrupt(m->redis);
         pthread_join(m->thread, NULL);
     }
     mxe_snapshot_unref(m->pending);
     mxe_mirror_redis_free(m->redis);
     free(m->file_path);
     pthread_cond_destroy(&m->wake);
+    pthread_cond_destroy(&m->done_cv);
     pthread_mutex_destroy(&m->mu);
     free(m);
 }

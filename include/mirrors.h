@@ -16,7 +16,7 @@ typedef struct mxe_mirror_stats {
     bool redis_enabled;
     bool redis_up; /* the last Redis write succeeded */
     bool file_enabled;
-    uint64_t redis_failures; /* failed Redis writes (skipped attempts during backoff count) */
+    uint64_t redis_failures; /* failed Redis writes (one attempt per cycle at most) */
     uint64_t file_failures;  /* failed file writes */
     uint64_t written;        /* snapshots fully mirrored */
     /* The last write of both mirrors by the worker: CPU time of the worker thread and
@@ -35,7 +35,10 @@ void mxe_mirrors_submit(mxe_mirrors *m, mxe_snapshot *snap);
  * written, -1 otherwise (each failure already logged). */
 int mxe_mirrors_write_now(mxe_mirrors *m, mxe_snapshot *snap);
 void mxe_mirrors_stats(mxe_mirrors *m, mxe_mirror_stats *out);
-/* Finish the write under way and the pending one, stop the worker, free. Accepts NULL. */
+/* Stop the worker and free. The write under way and the pending one may finish for
+ * 250 ms; after that Redis I/O is cut off (a file write always completes), so a hanging
+ * Redis delays the return by at most that, plus a Redis connect still in progress (its
+ * timeout, at most 1 s). Accepts NULL. */
 void mxe_mirrors_free(mxe_mirrors *m);
 
 #endif
