@@ -21,6 +21,7 @@ import random
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -568,6 +569,7 @@ class State:
         self.faults = []
         self.fault_seq = 0
         self.churn_seq = 0
+        self.resize_seq = 0
         self.restart_seq = 0
         self.rng = random.Random()
 
@@ -1131,6 +1133,43 @@ class State:
                 self.changed()
 
 
+    def resize(self, kind, delta):
+        """One resize step after a list page was served (fault kind "resize").
+
+        delta > 0 adds that many items sorting last (paths "zz-resize-NNNNNN", ready RTSP
+        publishers without readers; srtconns idle, created now), delta < 0 removes that many
+        from the end (the last names; the newest conns), so pageCount grows or shrinks while
+        a client is between pages and every item before the change stays where it was.
+        """
+        with self.lock:
+            now = self.clock.now()
+            if kind == "paths":
+                if delta < 0:  # remove_path() in bulk: one pass over the conns
+                    gone = set(self.sorted_path_names()[delta:])
+                    pubs = {self.paths[n].source[1] for n in gone if self.paths[n].source and
+                            self.paths[n].source[0] == "srtConn"}
+                    for n in gone:
+                        del self.paths[n]
+                    for cid in [i for i, c in self.conns.items() if c.path in gone or i in pubs]:
+                        del self.conns[cid]
+                for _ in range(max(0, delta)):
+                    self.resize_seq += 1
+                    p = self.build_path({"name": "zz-resize-%06d" % self.resize_seq,
+                                         "source": {"type": "rtspSession"}, "ready": True,
+                                         "tracks": ["H264"], "rates": {"bytesReceived": 100000}},
+                                        now)
+                    self.paths[p.name] = p
+            else:
+                if delta < 0:
+                    for cid in self.sorted_conn_ids()[delta:]:
+                        del self.conns[cid]
+                for _ in range(max(0, delta)):
+                    self.resize_seq += 1
+                    cid = det_uuid("resize", self.resize_seq)
+                    self.conns[cid] = self.build_conn({"id": cid, "state": "idle"}, now)
+            self.changed()
+
+
 # "wrongtype" fault variants that replace the moving counters.
 WRONGTYPE_INTFMT = {
     "counter_string": lambda v: '"%d"' % v,
@@ -1234,6 +1273,7 @@ class App:
         self.auth_enabled = bool(self.user or self.password or self.token)
         self.auth_fail_delay = args.auth_fail_delay
         self.idle_timeout = args.idle_timeout
+        self.tls_ctx = None  # an ssl.SSLContext with --tls-cert (main())
         self.sysrand = random.SystemRandom()
         self.args = args
 
@@ -1298,10 +1338,52 @@ class ApiHandler(Handler):
     """The MediaMTX API port."""
 
     def setup(self):
+        # --tls-cert: each connection does its TLS handshake in its own thread, so a client
+        # that fails or stalls it holds only that thread. Like Go's net/http (server.go,
+        # tlsRecordHeaderLooksLikeHTTP): a plain HTTP request gets a bare 400 and the close;
+        # a client that rejects the certificate aborts the handshake and the connection ends.
+        self.tls_failed = False
+        self.tls_wrapped = False
+        ctx = self.server.app.tls_ctx
+        if ctx is not None:
+            raw = self.request
+            try:
+                raw.settimeout(10)
+                head = b""
+                while len(head) < 5:
+                    head = raw.recv(5, socket.MSG_PEEK)
+                    if not head or head[:1] == b"\x16":
+                        break
+                    if len(head) < 5:
+                        time.sleep(0.01)
+                if head in (b"GET /", b"HEAD ", b"POST ", b"PUT /", b"OPTIO"):
+                    raw.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n"
+                                b"Client sent an HTTP request to an HTTPS server.\n")
+                    self.tls_failed = True
+                elif head[:1] != b"\x16":
+                    self.tls_failed = True
+                else:
+                    self.request = ctx.wrap_socket(raw, server_side=True)  # handshakes now
+                    self.tls_wrapped = True
+                    self.request.settimeout(None)
+            except (ssl.SSLError, OSError):
+                self.tls_failed = True
         super().setup()
         self.app.stats.connection()
         if self.app.idle_timeout:
             self.connection.settimeout(self.app.idle_timeout)
+
+    def handle(self):
+        if not self.tls_failed:
+            super().handle()
+
+    def finish(self):
+        super().finish()
+        if self.tls_wrapped:  # the wrapper took over the descriptor: the server's own
+            try:              # shutdown_request() no longer reaches it
+                self.request.close()
+            except OSError:
+                pass
 
     def cors(self):
         # FACTS 18: v1.13 gin middleware (ACAO from apiAllowOrigin + credentials),
@@ -1536,6 +1618,11 @@ class ApiHandler(Handler):
             if group.endswith("_list") and status == 200:
                 self.app.state.churn(group.split("_")[0])
             return self.respond(status, body, self.cors(), JSON_CT)
+        if kind == "resize":
+            status, body = self.answer(group, param, raw_query, None)
+            if group.endswith("_list") and status == 200:
+                self.app.state.resize(group.split("_")[0], f.get("delta", 0))
+            return self.respond(status, body, self.cors(), JSON_CT)
         raise AssertionError(kind)
 
     def send_huge(self, n):
@@ -1665,11 +1752,14 @@ class ControlHandler(Handler):
         if f["target"] not in ("paths", "srtconns", "info", "all"):
             raise ScenarioError("target must be paths, srtconns, info or all")
         kinds = ("status", "refuse", "slow", "garbage", "empty", "truncate", "wrongtype", "deep",
-                 "huge", "churn")
+                 "huge", "churn", "resize")
         if f.get("kind") not in kinds:
             raise ScenarioError("kind must be one of " + ", ".join(kinds))
         if f["times"] is not None and (not isinstance(f["times"], int) or f["times"] < 1):
             raise ScenarioError("times must be a positive integer or null")
+        if f["kind"] == "resize" and (isinstance(f.get("delta"), bool) or
+                                      not isinstance(f.get("delta"), int)):
+            raise ScenarioError("resize needs an integer delta")
         if f["kind"] == "wrongtype" and f.get("variant", "counter_string") not in WRONGTYPE_VARIANTS:
             raise ScenarioError("variant must be one of " + ", ".join(sorted(WRONGTYPE_VARIANTS)))
         return f
@@ -1739,7 +1829,12 @@ def main(argv=None):
     ap.add_argument("--tick", type=float, default=0.0, metavar="SECONDS")
     ap.add_argument("--idle-timeout", type=float, default=0.0, metavar="SECONDS",
                     help="close keep-alive connections idle this long (default: never)")
+    ap.add_argument("--tls-cert", metavar="PEM",
+                    help="serve the API over HTTPS with this certificate (chain, leaf first)")
+    ap.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     args = ap.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error("--tls-cert and --tls-key go together")
 
     app = App(args)
     try:
@@ -1747,6 +1842,14 @@ def main(argv=None):
     except (OSError, ValueError) as e:
         ap.error("scenario: %s" % e)
     api = make_server(args.listen, ApiHandler, app)
+    if args.tls_cert:  # MediaMTX's apiEncryption: HTTPS on the API port, TLS 1.2+ (Go's floor)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as e:
+            ap.error("--tls-cert/--tls-key: %s" % e)
+        app.tls_ctx = ctx
     ctl = make_server(args.control_listen, ControlHandler, app)
     for srv in (api, ctl):
         threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.2},

@@ -644,6 +644,67 @@ def test_fault_churn(srv):
     srv.ctl("DELETE", "/faults")
 
 
+@pytest.mark.parametrize("kind,delta", [("paths", 7), ("paths", -6), ("srtconns", 9),
+                                         ("srtconns", -1)])
+def test_fault_resize(srv, kind, delta):
+    srv.ctl("POST", "/generate", {"count": 20, "srt_every": 2})
+    before, d0 = srv.list_all(kind, per_page=5)
+    key = "name" if kind == "paths" else "id"
+    before = [x[key] for x in before]
+    srv.ctl("POST", "/faults", {"target": kind, "kind": "resize", "delta": delta, "times": 1})
+    status, d = srv.getj("/v3/%s/list?itemsPerPage=5&page=0" % kind)
+    assert d["pageCount"] == d0["pageCount"] and d["itemCount"] == len(before)  # served first
+    status, d = srv.getj("/v3/%s/list?itemsPerPage=5&page=1" % kind)
+    assert d["itemCount"] == len(before) + delta  # ... then resized
+    assert d["pageCount"] == (len(before) + delta + 4) // 5
+    after, _ = srv.list_all(kind, per_page=5)
+    after = [x[key] for x in after]
+    if delta > 0:  # added at the end, everything before in place
+        assert after[:len(before)] == before and len(after) == len(before) + delta
+    else:  # removed from the end
+        assert after == before[:delta]
+    srv.ctl("DELETE", "/faults")
+
+
+def test_fault_resize_needs_delta(srv):
+    c = http.client.HTTPConnection("127.0.0.1", srv.control_port, timeout=10)
+    c.request("POST", "/faults", body=json.dumps({"kind": "resize", "delta": "1"}))
+    r = c.getresponse()
+    assert r.status == 400 and b"delta" in r.read()
+    c.close()
+
+
+def test_tls(tmp_path):
+    import ssl
+    import testcerts
+    files = testcerts.make(str(tmp_path))
+    s = start("--tls-cert", files["cert"], "--tls-key", files["key"])
+    try:
+        ctx = ssl.create_default_context(cafile=files["ca"])
+        c = http.client.HTTPSConnection("127.0.0.1", s.api, timeout=10, context=ctx)
+        status, h, body = s.get("/v3/paths/list", conn=c)
+        assert status == 200 and json.loads(body)["itemCount"] == 4
+        assert s.get("/v3/info", conn=c)[0] == 200  # keep-alive over TLS
+        c.close()
+        # A client that does not trust the certificate gives up in the handshake ...
+        bad = ssl.create_default_context(cafile=files["other_ca"])
+        c = http.client.HTTPSConnection("127.0.0.1", s.api, timeout=10, context=bad)
+        with pytest.raises(ssl.SSLCertVerificationError):
+            c.request("GET", "/v3/paths/list")
+        c.close()
+        # ... plain HTTP gets Go's bare 400 ...
+        status, h, body = s.get("/v3/paths/list")
+        assert status == 400 and body == b"Client sent an HTTP request to an HTTPS server.\n"
+        # ... and the server goes on serving.
+        c = http.client.HTTPSConnection("127.0.0.1", s.api, timeout=10, context=ctx)
+        assert s.get("/v3/paths/list", conn=c)[0] == 200
+        c.close()
+        st = s.ctl("GET", "/stats")
+        assert st["by_endpoint"]["paths_list"] == 2  # failed handshakes never reach routing
+    finally:
+        s.stop()
+
+
 # ---------------------------------------------------------------------------------------------
 # Counters, control API
 # ---------------------------------------------------------------------------------------------
