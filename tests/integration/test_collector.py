@@ -4,11 +4,15 @@ Redis outages and SIGTERM."""
 import json
 import os
 import signal
+import socket
+import sys
+import threading
 import time
+import urllib.request
 
 import pytest
 
-from harness import Exporter, Redis, Standin, free_port, wait_until
+from harness import SOURCE_DIR, Exporter, Redis, Standin, free_port, wait_until
 
 SEED_KEYS = ["name", "sourceType", "tracks", "bytesReceived", "readers", "rtt", "recvRateMbps",
              "linkCapacityMbps"]
@@ -31,8 +35,9 @@ def test_once_mirrors_to_redis_and_file(spawn, redis, workdir):
                           "--output.json", out], once=True)
     assert ex.wait() == 0, ex.stderr()
     log = ex.stderr()
-    assert "4 entries stored in Redis" in log
-    assert "JSON file written: " + out in log
+    # The original collector's two lines, in its order: Redis first, then the file.
+    redis_at = log.index("4 entries stored in Redis")
+    assert log.index("JSON file written: " + out) > redis_at
 
     blob = read(out)
     assert redis.cmd("GET", "mediamtx:streams:latest") == blob  # byte-identical
@@ -73,7 +78,11 @@ def test_once_exit_statuses(spawn, redis, workdir):
     ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--output.json", out,
                           "--redis.url", "redis://127.0.0.1:%d/0" % free_port()], once=True)
     assert ex.wait() == 4
-    assert "redis mirror: connect 127.0.0.1:" in ex.stderr()
+    log = ex.stderr()
+    assert "redis mirror: connect 127.0.0.1:" in log
+    # One clear line: --once neither retries nor serves /metrics, so it says neither.
+    assert len([ln for ln in log.splitlines() if "redis" in ln.lower() and "config:" not in ln]) == 1, log
+    assert "retrying" not in log and "/metrics" not in log
     assert len(records(read(out))) == 4
 
     # A bad option: status 2, named.
@@ -317,3 +326,335 @@ def test_vanished_streams_and_restarted_publishers(spawn, workdir):
     mx.control("DELETE", "/paths/studio-a/main")
     wait_until(lambda: "studio-a/main" not in records(read(out)), what="the vanished stream")
     assert not any('path="studio-a/main"' in k for k in ex.metrics())
+
+
+# --- wrong credentials: MediaMTX answers them only after a pause --------------------------------
+
+def test_wrong_credentials_slower_than_the_timeout_are_named(spawn, workdir):
+    # v1.13 pauses 2 s before its 401 (FACTS 7), longer than the default 1.5 s timeout:
+    # the stand-in's own delay, not turned off here.
+    mx = spawn(Standin, "--api-version", "1.13", "--user", "mon", "--pass", "right")
+    out = os.path.join(workdir, "streams.json")
+    ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--redis.url", "none",
+                          "--output.json", out, "--mediamtx.username", "mon"], once=True,
+               env={"MEDIAMTX_API_PASS": "wrong-password"})
+    assert ex.wait() == 3
+    log = ex.stderr()
+    lines = [ln for ln in log.splitlines() if "poll failed" in ln]
+    assert len(lines) == 1, log
+    assert "timed out" in lines[0]
+    assert "MediaMTX delays its answer to wrong credentials by 2-4 s" in lines[0]
+    assert "check the configured user and password" in lines[0]
+    assert "wrong-password" not in log
+    assert not os.path.exists(out)
+
+
+def test_wrong_token_v120_is_named_whether_401_or_timeout(spawn, workdir):
+    # v1.20 pauses a random 0-4 s: the answer is a 401 or, past the timeout, the hint.
+    mx = spawn(Standin, "--token", "tok-123")
+    ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--redis.url", "none",
+                          "--output.json", ""], once=True, env={"MEDIAMTX_API_TOKEN": "tok-999"})
+    assert ex.wait() == 3
+    line = [ln for ln in ex.stderr().splitlines() if "poll failed" in ln][0]
+    assert ("HTTP 401" in line) != ("delays its answer to wrong credentials" in line), line
+
+
+# --- the size cap applies to each response --------------------------------------------------------
+
+def test_size_cap_is_per_response_and_named_as_configured(spawn, workdir):
+    # 2,500 paths: three pages of ~750 KB, 1.9 MB together; no SRT server (no srtconns pages).
+    mx = spawn(Standin, "--scenario", "empty", "--generate", "2500", "--disable", "srt")
+    out = os.path.join(workdir, "streams.json")
+    args = ["--mediamtx.api-url", mx.url, "--redis.url", "none", "--output.json", out,
+            "--mediamtx.max-response-size", "1MiB", "--mediamtx.timeout", "5s",
+            "--poll.interval", "10s"]
+    ex = spawn(Exporter, args, once=True)
+    assert ex.wait() == 0, ex.stderr()  # every page is below the cap; their sum is not
+    assert len(json.loads(read(out))) == 2500
+    # The second page too large: the message names the configured cap, not what was left.
+    mx.fault(target="paths", kind="slow", delay=0, times=1)  # the first page answers normally
+    mx.fault(target="paths", kind="huge", bytes=2 << 20, times=1)
+    ex = spawn(Exporter, args, once=True)
+    assert ex.wait() == 3
+    line = [ln for ln in ex.stderr().splitlines() if "poll failed" in ln][0]
+    assert "page=1: response larger than the 1048576 byte cap " \
+           "(--mediamtx.max-response-size)" in line, line
+
+
+# --- the timeout bounds the whole cycle ---------------------------------------------------------
+
+def test_timeout_bounds_the_whole_cycle_not_each_page(spawn):
+    interval, timeout, delay = 1.5, 0.8, 0.35
+    # Three pages, each answered in `delay` (+ rendering), well inside the timeout; together
+    # they take longer than it.
+    mx = spawn(Standin, "--scenario", "empty", "--generate", "2500", "--disable", "srt")
+    ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--redis.url", "none",
+                          "--output.json", "", "--poll.interval", str(interval),
+                          "--mediamtx.timeout", str(timeout)])
+    wait_until(lambda: ex.metric("mediamtx_up") == 1, what="a first good poll")
+    mx.fault(target="paths", kind="slow", delay=delay)
+    mx.control("POST", "/stats/reset")
+    fails0 = ex.metric("mediamtx_exporter_poll_failures_total")
+
+    def failed_twice():
+        m = ex.metrics()
+        return float(m["mediamtx_exporter_poll_failures_total"]) >= fails0 + 2 and m
+    m = wait_until(failed_twice, timeout=15, what="two failed polls")
+    assert m["mediamtx_up"] == "0"
+    # Gave up at the timeout (plus scheduling slack), not after the three pages.
+    assert float(m["mediamtx_exporter_poll_duration_seconds"]) <= timeout + 0.25, m
+    served = mx.stats()["last"]
+    pages = {e["query"] for e in served if e["path"] == "/v3/paths/list"}
+    assert "itemsPerPage=1000&page=1" in pages  # a page after the first was answered
+    line = [ln for ln in ex.stderr().splitlines() if "poll failed" in ln][0]
+    assert "timed out" in line and "page=2" in line, line
+    assert "credentials" not in line  # none are configured
+    assert ex.stop() == 0
+
+
+# --- pageCount changing mid-poll; srtconns over several pages --------------------------------------
+
+@pytest.mark.parametrize("target,delta", [("paths", 1500), ("paths", -1200), ("srtconns", 1500),
+                                          ("srtconns", -800)])
+def test_page_count_changing_mid_poll(spawn, workdir, target, delta):
+    # Every path published over SRT: 2,500 publishers plus their SRT viewers, so the
+    # srtconns list spans several pages of 1,000 too.
+    mx = spawn(Standin, "--scenario", "empty", "--generate", "2500", "--srt-every", "1")
+    mx.freeze_clock()
+    state = mx.control("GET", "/state")
+    names = [p["name"] for p in state["paths"]]
+    assert len(names) == 2500
+    n_conns = len(state["srtconns"]) + sum(1 for p in state["paths"] if "srt" in p)
+    assert n_conns > 2000, n_conns  # at least three pages
+    # After the first page of the list is served, it grows or shrinks at its end.
+    mx.fault(target=target, kind="resize", delta=delta, times=1)
+    out = os.path.join(workdir, "streams.json")
+    ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--redis.url", "none",
+                          "--output.json", out, "--mediamtx.timeout", "8s",
+                          "--poll.interval", "10s"], once=True)
+    assert ex.wait() == 0, ex.stderr()
+    recs = json.loads(read(out))
+    got = [r["name"] for r in recs]
+    assert got == sorted(set(got)), "duplicate or unsorted names"
+    after = mx.control("GET", "/state")
+    final = [p["name"] for p in after["paths"]]
+    if target == "paths" and delta > 0:
+        # the exporter followed the grown pageCount: old and new paths, each once
+        assert got == final and len(got) == 2500 + delta
+    elif target == "paths":
+        # the shrunk list ends early; every path that stayed is there
+        assert got == final == names[:delta]
+    else:
+        assert got == names
+    # Every SRT publisher that still has its connection is joined, wherever its page was.
+    live = {p["name"] for p in after["paths"] if p.get("srt")}
+    by_name = {r["name"]: r for r in recs}
+    for name in names:
+        if name in by_name:  # the publisher's rtt (0.5 ms), never a viewer's (12.5 ms)
+            assert by_name[name]["rtt"] == (0.5 if name in live else None), by_name[name]
+    if target == "srtconns" and delta > 0:
+        assert all(by_name[n]["rtt"] == 0.5 for n in names)
+    if target == "srtconns" and delta < 0:
+        assert len(live) < 2500  # publishers lost their connections at the end of the list
+
+
+# --- the SRT fields come from the publisher even when a viewer is listed first ---------------------
+
+@pytest.mark.parametrize("version", ["1.13", "1.20"])
+def test_srt_publisher_join_when_a_viewer_is_listed_first(spawn, workdir, version):
+    mx = spawn(Standin, "--api-version", version, "--scenario", "demo")
+    # The publisher restarts: its new connection is created now, after the viewer's
+    # (created 30 min ago), and srtconns are sorted by created (FACTS 23).
+    mx.control("POST", "/restart/testpattern-sport")
+    with urllib.request.urlopen(mx.url + "/v3/srtconns/list", timeout=10) as r:
+        conns = json.load(r)["items"]
+    with urllib.request.urlopen(mx.url + "/v3/paths/get/testpattern-sport", timeout=10) as r:
+        sport = json.load(r)
+    assert [(c["state"], c["path"]) for c in conns] == [("read", "testpattern-sport"),
+                                                         ("publish", "testpattern-sport")]
+    assert conns[1]["id"] == sport["source"]["id"]
+    out = os.path.join(workdir, "streams.json")
+    ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--redis.url", "none",
+                          "--output.json", out], once=True)
+    assert ex.wait() == 0, ex.stderr()
+    rec = records(read(out))["testpattern-sport"]
+    assert rec["sourceId"] == sport["source"]["id"] != conns[0]["id"]
+    # The publisher's figures (0.36 ms, 1.94, 1808.58), not the viewer's (12.5 ms, 1.94, 95.37).
+    assert (rec["rtt"], rec["recvRateMbps"], rec["linkCapacityMbps"]) == (0.36, 1.94, 1808.58)
+
+
+# --- HTTPS to MediaMTX ------------------------------------------------------------------------------
+
+def test_https_to_mediamtx(spawn, workdir):
+    sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "standin"))
+    import testcerts
+    tls = testcerts.make(workdir)
+    mx = spawn(Standin, "--tls-cert", tls["cert"], "--tls-key", tls["key"])
+    url = "https://127.0.0.1:%d" % mx.api_port
+    out = os.path.join(workdir, "streams.json")
+    base = ["--mediamtx.api-url", url, "--redis.url", "none", "--output.json", out]
+
+    ex = spawn(Exporter, base + ["--mediamtx.ca-file", tls["ca"]], once=True)
+    assert ex.wait() == 0, ex.stderr()
+    assert len(records(read(out))) == 4
+    os.unlink(out)
+
+    # Without the CA (the system CAs do not know it), or with the wrong one: a clear refusal.
+    for extra in ([], ["--mediamtx.ca-file", tls["other_ca"]]):
+        ex = spawn(Exporter, base + extra, once=True)
+        assert ex.wait() == 3
+        line = [ln for ln in ex.stderr().splitlines() if "poll failed" in ln][0]
+        assert "certificate" in line and "--mediamtx.ca-file" in line, line
+        assert not os.path.exists(out)
+
+    ex = spawn(Exporter, base + ["--mediamtx.insecure-skip-verify"], once=True)
+    assert ex.wait() == 0, ex.stderr()
+    assert len(records(read(out))) == 4
+
+    # Plain HTTP to the HTTPS port: MediaMTX's (Go's) bare 400, reported as such.
+    ex = spawn(Exporter, ["--mediamtx.api-url", "http://127.0.0.1:%d" % mx.api_port,
+                          "--redis.url", "none", "--output.json", ""], once=True)
+    assert ex.wait() == 3
+    assert "HTTP 400" in ex.stderr()
+
+
+# --- MediaMTX's version survives a failed /v3/info ---------------------------------------------
+
+def test_version_kept_when_info_fails(spawn):
+    mx = spawn(Standin, "--scenario", "demo")
+    ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--redis.url", "none",
+                          "--output.json", "", "--poll.interval", "0.3"])
+    series = 'mediamtx_info{version="v1.20.1"}'
+    wait_until(lambda: series in ex.metrics(), what="the version")
+    for fault in ({"kind": "status", "status": 500}, {"kind": "refuse"}, {"kind": "garbage"},
+                  {"kind": "slow", "delay": 1}):
+        mx.clear_faults()
+        mx.fault(target="info", **fault)
+        mx.control("POST", "/stats/reset")
+        polls = ex.metric("mediamtx_exporter_polls_total")
+        seen = 0
+        for _ in range(500):  # every scrape over a few cycles, bounded
+            m = ex.metrics()
+            assert series in m, (fault, sorted(k for k in m if "info" in k))
+            assert m["mediamtx_up"] == "1"
+            seen = float(m["mediamtx_exporter_polls_total"]) - polls
+            if seen >= 3:
+                break
+            time.sleep(0.02)
+        assert seen >= 3
+        assert mx.stats()["by_endpoint"].get("info", 0) >= 2  # the fault was hit
+    assert ex.stop() == 0
+
+
+# --- Redis: back within a cycle; a hanging Redis does not hold the exit ----------------------------
+
+def test_redis_back_is_written_by_the_next_cycle(spawn, workdir):
+    mx = spawn(Standin, "--scenario", "demo")
+    port = free_port()
+    ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--output.json", "",
+                          "--redis.url", "redis://127.0.0.1:%d/0" % port, "--poll.interval", "0.5"])
+    # A long outage: ten cycles (a growing backoff would have reached seconds by now).
+    ex.wait_polls(10, timeout=30)
+    assert ex.metric("mediamtx_exporter_redis_up") == 0
+    r = Redis(port).start()  # returns once Redis answers PING
+    try:
+        polls = ex.metric("mediamtx_exporter_polls_total")
+        wait_until(lambda: r.cmd("GET", "mediamtx:streams:latest"), timeout=15,
+                   what="the key after Redis came back")
+        after = ex.metric("mediamtx_exporter_polls_total")
+        assert after - polls <= 2, "Redis back for %d cycles before a write" % (after - polls)
+        wait_until(lambda: ex.metric("mediamtx_exporter_redis_up") == 1, what="redis_up 1")
+        log = ex.stderr()
+        assert log.count("redis: connect 127.0.0.1") == 1 and "redis: connection restored" in log
+    finally:
+        r.close()
+
+
+class FakeRedis:
+    """A TCP server that accepts connections and reads RESP commands, but answers each only
+    after `reply_after` seconds (None: never). Records the command names it received."""
+
+    def __init__(self, reply_after=None):
+        self.reply_after = reply_after
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.commands = []
+        self.stopping = threading.Event()
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf = b""
+        answers = {b"AUTH": b"+OK\r\n", b"SELECT": b"+OK\r\n", b"MULTI": b"+OK\r\n",
+                   b"SET": b"+QUEUED\r\n", b"PUBLISH": b"+QUEUED\r\n", b"EXEC": b"*2\r\n+OK\r\n:0\r\n"}
+        try:
+            while not self.stopping.is_set():
+                cmd, buf = self._parse(buf)
+                if cmd is None:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                    continue
+                self.commands.append(cmd)
+                if self.reply_after is None:
+                    continue
+                if self.stopping.wait(self.reply_after):
+                    return
+                c.sendall(answers.get(cmd, b"-ERR unknown\r\n"))
+        except OSError:
+            return
+
+    @staticmethod
+    def _parse(buf):
+        """(command name, rest) for one whole RESP array in buf, or (None, buf)."""
+        if not buf.startswith(b"*") or b"\r\n" not in buf:
+            return None, buf
+        head, rest = buf[1:].split(b"\r\n", 1)
+        args = []
+        for _ in range(int(head)):
+            if b"\r\n" not in rest:
+                return None, buf
+            n, body = rest[1:].split(b"\r\n", 1)
+            n = int(n)
+            if len(body) < n + 2:
+                return None, buf
+            args.append(body[:n])
+            rest = body[n + 2:]
+        return args[0].upper(), rest
+
+    def close(self):
+        self.stopping.set()
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.mark.parametrize("reply_after", [None, 0.8], ids=["never-answers", "answers-slowly"])
+def test_sigterm_stops_within_a_second_while_redis_hangs(spawn, reply_after):
+    fake = FakeRedis(reply_after)
+    try:
+        mx = spawn(Standin, "--scenario", "demo")
+        # With a password and a database: AUTH and SELECT before MULTI/EXEC. The slow fake
+        # answers each within the old per-command timeout (1 s), so one write would last
+        # ~5 s if nothing bounded the whole write or cut it short at shutdown.
+        ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--output.json", "",
+                              "--redis.url", "redis://:pw@127.0.0.1:%d/3" % fake.port])
+        wait_until(lambda: b"AUTH" in fake.commands, timeout=15, what="AUTH at the fake Redis")
+        t0 = time.monotonic()
+        assert ex.stop(signal.SIGTERM) == 0
+        took = time.monotonic() - t0
+        assert took < 1.0, "stopping took %.2f s" % took
+    finally:
+        fake.close()

@@ -94,6 +94,29 @@ START_TEST(test_v120_schema_prefers_new_fields)
 }
 END_TEST
 
+START_TEST(test_srt_viewer_listed_before_publisher)
+{
+    /* MediaMTX sorts srtconns by `created` (FACTS 23): after a publisher restarts, a viewer
+     * of the same path (state "read") that joined earlier comes first. The SRT fields must
+     * still come from the connection whose id is source.id, never from the first one found
+     * for the path. */
+    const char *p[] = {"fixtures/mediamtx/paths-v1.20.json", NULL};
+    const char *s[] = {"fixtures/mediamtx/srtconns-viewer-first-v1.20.json", NULL};
+    mxe_streams st = {0};
+    char err[256];
+    ck_assert_int_eq(collect(p, s, &st, err, sizeof err), 0);
+    const mxe_stream *sport = mxe_streams_find(&st, "testpattern-sport", 17);
+    ck_assert_ptr_nonnull(sport);
+    ck_assert_str_eq(sport->source_id, "0c1f7d5e-9d3b-4b6a-8f0e-2a4b6c8d0e1f");
+    ck_assert(sport->has_srt);
+    ck_assert(sport->srt.rtt_ms == 0.36);                /* the viewer's is 99 */
+    ck_assert(sport->srt.recv_rate_mbps == 1.94);        /* 99 */
+    ck_assert(sport->srt.link_capacity_mbps == 1808.58); /* 99 */
+    ck_assert(sport->srt.packets_lost == 7);             /* 99 */
+    mxe_streams_free(&st);
+}
+END_TEST
+
 START_TEST(test_v113_schema)
 {
     const char *p[] = {"fixtures/mediamtx/paths-v1.13.json", NULL};
@@ -309,6 +332,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_v120_schema_prefers_new_fields);
+    tcase_add_test(tc, test_srt_viewer_listed_before_publisher);
     tcase_add_test(tc, test_v113_schema);
     tcase_add_test(tc, test_srt_without_connection_list);
     tcase_add_test(tc, test_duplicates_across_pages_keep_latest);
