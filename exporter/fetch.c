@@ -115,7 +115,8 @@ long mxe_fetch_get(mxe_fetch *f, const char *path_query, int64_t deadline_mono_m
     int64_t left = deadline_mono_ms - mxe_now_mono_ms();
     f->last_error = MXE_FETCH_OK;
     if (left <= 0) {
-        snprintf(err, errlen, "GET %s: poll timeout reached before the request", path_query);
+        snprintf(err, errlen, "GET %s: timed out (poll timeout reached before the request)",
+                 path_query);
         f->last_error = MXE_FETCH_TIMEOUT;
         return -1;
     }

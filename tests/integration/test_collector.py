@@ -407,7 +407,8 @@ def test_timeout_bounds_the_whole_cycle_not_each_page(spawn):
     pages = {e["query"] for e in served if e["path"] == "/v3/paths/list"}
     assert "itemsPerPage=1000&page=1" in pages  # a page after the first was answered
     line = [ln for ln in ex.stderr().splitlines() if "poll failed" in ln][0]
-    assert "timed out" in line and "page=2" in line, line
+    # Cut short on a later page (which one depends on the machine's speed), not the first.
+    assert "timed out" in line and ("page=1" in line or "page=2" in line), line
     assert "credentials" not in line  # none are configured
     assert ex.stop() == 0
 
