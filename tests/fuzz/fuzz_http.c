@@ -12,6 +12,11 @@
  *    the routes or libmicrohttpd give for a request (never 500);
  *  - every 64 inputs, and at the end, GET /healthz still answers 200: nothing sent can
  *    wedge the daemon;
+ *  - the live feeds take part as in production (a subscriber limit of 8): a WebSocket
+ *    handshake may get 101 (with its Sec-WebSocket-Accept) or 426, either feed 503 only with
+ *    the subscriber limit's own message. Every 64 inputs a new snapshot is published, as
+ *    a poll cycle would, so that SSE streams whose client has gone are noticed and end
+ *    (the next write fails) and free their slots;
  *  - no crash, leak or out-of-bounds access in any server thread (ASan aborts the process).
  */
 #define _GNU_SOURCE /* memmem */
@@ -64,7 +69,7 @@ static mxe_http *server;
 static int port;
 static unsigned long inputs;
 
-static mxe_view *build_view(void)
+static mxe_view *build_view(uint64_t seq)
 {
     mxe_collect c = MXE_COLLECT_INIT;
     char err[256];
@@ -78,11 +83,11 @@ static mxe_view *build_view(void)
     FZ_ASSERT(mxe_collect_finish(&c, &s) == 0, "finish");
     mxe_collect_free(&c);
     int64_t now = mxe_now_mono_ms();
-    mxe_snapshot *snap = mxe_snapshot_new(&s, 1, mxe_now_unix(), now);
+    mxe_snapshot *snap = mxe_snapshot_new(&s, seq, mxe_now_unix(), now);
     FZ_ASSERT(snap, "snapshot");
     mxe_view *v = mxe_view_new();
     FZ_ASSERT(v, "view");
-    v->cycle = 1;
+    v->cycle = seq;
     v->snap = snap;
     v->last_poll_ok = true;
     v->last_success_mono_ms = now;
@@ -112,13 +117,16 @@ static void start_server(void)
 {
     mxe_log_setup(MXE_LOG_ERROR, MXE_LOG_TEXT); /* libmicrohttpd's complaints are expected */
     FZ_ASSERT(mxe_hub_init(&hub) == 0, "hub");
-    mxe_hub_publish(&hub, build_view());
+    mxe_hub_publish(&hub, build_view(1));
     static mxe_config cfg;
     cfg.listen_host = "127.0.0.1";
     cfg.listen_port = 0;
     cfg.web_max_connections = 64;
     cfg.web_max_connections_per_ip = 0;
     cfg.web_connection_timeout_s = 2;
+    /* Without subscribers every feed request would be refused (503, or 426 before it). */
+    cfg.web_max_subscribers = 8;
+    cfg.web_subscriber_stall_timeout_s = 2;
     char err[256] = "";
     server = mxe_http_start(&cfg, &hub, err, sizeof err);
     FZ_ASSERT(server, "cannot start the server: %s", err);
@@ -221,18 +229,38 @@ static int status_of(const char *p, size_t n)
     return s;
 }
 
+static bool has(const char *p, size_t n, const char *lit)
+{
+    return memmem(p, n, lit, strlen(lit)) != NULL;
+}
+
 static void check_answer(const char *p, size_t n)
 {
     if (n == 0)
         return; /* libmicrohttpd may close on garbage without a word */
     int s = status_of(p, n);
     FZ_ASSERT(s > 0, "answer without a status line: %.*s", (int)(n > 80 ? 80 : n), p);
-    static const int allowed[] = {200, 304, 400, 404, 405, 411, 413, 414, 417, 431, 501, 505};
+    static const int allowed[] = {101, 200, 304, 400, 404, 405, 411, 413,
+                                  414, 417, 426, 431, 501, 503, 505};
     bool ok = false;
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
         ok |= s == allowed[i];
     FZ_ASSERT(ok, "unexpected status %d", s);
-    FZ_ASSERT(memmem(p, n, "\r\n\r\n", 4) != NULL, "answer without the end of its headers");
+    const char *end = memmem(p, n, "\r\n\r\n", 4);
+    FZ_ASSERT(end != NULL, "answer without the end of its headers");
+    size_t head = (size_t)(end - p) + 4;
+    /* the statuses only the live feeds give, each with what only they send */
+    if (s == 101)
+        FZ_ASSERT(has(p, head, "\r\nSec-WebSocket-Accept: "), "101 without Sec-WebSocket-Accept");
+    if (s == 426)
+        FZ_ASSERT(has(p, head, "\r\nUpgrade: websocket\r\n") ||
+                      has(p, head, "\r\nSec-WebSocket-Version: 13\r\n"),
+                  "426 without Upgrade or Sec-WebSocket-Version");
+    if (s == 503) /* no body for HEAD: the header says it */
+        FZ_ASSERT(
+            has(p, head, "\r\nRetry-After: 2\r\n") &&
+                (n == head || has(p + head, n - head, "{\"error\":\"too many subscribers\"}")),
+            "503 other than the subscriber limit");
 }
 
 static void check_alive(void)
@@ -264,7 +292,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_answer(ans, alen);
     free(ans);
     free(req);
-    if (++inputs % 64 == 0)
+    if (++inputs % 64 == 0) {
         check_alive();
+        mxe_hub_publish(&hub, build_view(1 + inputs / 64));
+    }
     return 0;
 }
