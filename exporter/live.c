@@ -1030,7 +1030,7 @@ static bool add_sse_headers(struct MHD_Response *r)
 }
 
 /* HEAD: the body MHD does not send; never called, but a reader keeps the response's
- * length unknown, as the stream's is, so the headers are those of a GET. */
+ * length unknown, as the stream's is (a buffer would make MHD claim Content-Length: 0). */
 static ssize_t sse_head_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)cls;
@@ -1050,7 +1050,14 @@ enum MHD_Result mxe_live_serve_sse(mxe_live *l, struct MHD_Connection *c, const 
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64, sse_head_reader, NULL, NULL);
         if (!r)
             return MHD_NO;
-        ret = add_sse_headers(r) ? MHD_queue_response(c, MHD_HTTP_OK, r) : MHD_NO;
+        /* Not chunked: libmicrohttpd 0.9.75 sends a chunked response's last chunk even for
+         * HEAD, a body where none may be. Without chunking the end of the (absent) body is
+         * the end of the connection, which RFC 9112 allows; Transfer-Encoding, which a HEAD
+         * answer may omit (RFC 9110 9.3.2), is then the only header a GET has and it lacks. */
+        ret = add_sse_headers(r) && MHD_set_response_options(r, MHD_RF_HTTP_1_0_COMPATIBLE_STRICT,
+                                                             MHD_RO_END) == MHD_YES
+                  ? MHD_queue_response(c, MHD_HTTP_OK, r)
+                  : MHD_NO;
         MHD_destroy_response(r);
         return ret;
     }
