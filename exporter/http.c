@@ -4,12 +4,15 @@
  * loop rendered, and hands them to MHD without copying; the response's free callback
  * drops the reference when MHD is done with the bytes. Nothing here parses documents,
  * renders exposition text, compresses or touches the disk while a request waits. */
+#define _GNU_SOURCE /* RTLD_DEFAULT */
 #include "http.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -68,11 +71,13 @@ static const char req_plain_marker;
 static const char req_escaped_marker;
 static const char req_query_marker;
 static const char req_bad_marker;
+static const char req_long_marker;
 static const char req_seen_marker;
 #define REQ_PLAIN   ((void *)&req_plain_marker)   /* target: no '%', no '?' */
 #define REQ_ESCAPED ((void *)&req_escaped_marker) /* valid escapes in the path, no '?' */
 #define REQ_QUERY   ((void *)&req_query_marker)   /* has a query string (ignored) */
 #define REQ_BAD     ((void *)&req_bad_marker)     /* answer 400 */
+#define REQ_LONG    ((void *)&req_long_marker)    /* target over the limit: answer 414 */
 #define REQ_SEEN    ((void *)&req_seen_marker)    /* headers seen, answer when the request ends */
 
 static int hexval(char c)
@@ -88,12 +93,14 @@ static int hexval(char c)
 
 /* Classify a raw request target. The path part is bad when a '%' does not start a valid
  * escape or an escape decodes to NUL (which would cut MHD's C string short and make
- * "/api/streams/a%00b" look like "/api/streams/a"). */
+ * "/api/streams/a%00b" look like "/api/streams/a"). Only '?' ends the path: a '#' is an
+ * ordinary (if unusual) byte of it, as for libmicrohttpd, which routes "/metrics#x" as
+ * that path, so the escapes after it are checked too. */
 static void *classify_target(const char *t)
 {
     void *kind = REQ_PLAIN;
     for (; *t; t++) {
-        if (*t == '?' || *t == '#')
+        if (*t == '?')
             return REQ_QUERY;
         if (*t != '%')
             continue;
@@ -126,10 +133,55 @@ static bool target_has_nul(const char *url, const char *version, const void *kin
     return nuls > (kind == REQ_ESCAPED ? 1u : 0u);
 }
 
+/* libmicrohttpd 0.9.75 has checked the request line before calling the URI callback: it
+ * ends in " HTTP/d.d", the space replaced by a NUL, and the line's CR or LF by another NUL.
+ * Does `p` (at a NUL) start that "\0HTTP/d.d\0"? */
+static bool at_version(const char *p)
+{
+    return p[0] == '\0' && memcmp(p + 1, "HTTP/", 5) == 0 && p[6] >= '0' && p[6] <= '9' &&
+           p[7] == '.' && p[8] >= '0' && p[8] <= '9' && p[9] == '\0';
+}
+
+/* The first '?' of the raw request target `t`, which libmicrohttpd's C string ends at the
+ * first NUL byte: one the client sent inside the target is followed by more of the target
+ * (such a request gets 400 later, see target_has_nul), so the search goes on up to the
+ * version. NULL when the target has no query. */
+static char *find_query(const char *t)
+{
+    size_t n = strlen(t);
+    const char *q = memchr(t, '?', n);
+    if (q)
+        return (char *)q;
+    for (const char *p = t + n; !at_version(p); p++) {
+        if (*p == '?')
+            return (char *)p;
+    }
+    return NULL;
+}
+
+/* The URI log callback: the raw target, before libmicrohttpd splits off the query and
+ * decodes the path. The request's context becomes the target's class (REQ_*).
+ *
+ * The query is emptied here, in place. libmicrohttpd 0.9.75 stores every query parameter
+ * in the connection's memory pool (about 64 bytes each, even for "&&&&"), which a few
+ * hundred parameters exhaust; its 431 for that case is then lost (it goes on parsing the
+ * request as if nothing happened) and the client gets no answer at all. The exporter never
+ * reads a query parameter, so it leaves libmicrohttpd none to store: the byte after the
+ * '?' becomes the end of the string, exactly where libmicrohttpd looks for parameters right
+ * after this callback returns. `uri` points into the connection's read buffer, which
+ * libmicrohttpd itself writes NULs into; the const is only the API's promise not to. */
 static void *on_request_target(void *cls, const char *uri, struct MHD_Connection *c)
 {
     (void)cls;
     (void)c;
+    if (!uri) /* no target: libmicrohttpd answers such a line 400 before calling us */
+        return REQ_BAD;
+    size_t len = strlen(uri);
+    char *q = find_query(uri);
+    if (q && q[1])
+        q[1] = '\0';
+    if (len > MXE_HTTP_MAX_TARGET)
+        return REQ_LONG;
     return classify_target(uri);
 }
 
@@ -351,6 +403,31 @@ static void parse_accept_encoding(const char *v, void *cls)
     }
 }
 
+/* Append one Accept line to the list in `cls` (an mxe_buf), comma-separated. */
+static void join_list(const char *v, void *cls)
+{
+    mxe_buf *b = cls;
+    if (b->len)
+        mxe_buf_puts(b, ", ");
+    mxe_buf_puts(b, v);
+}
+
+/* The /metrics format for the request's Accept header; several Accept lines are one list
+ * in their order (RFC 9110 5.3), as for Accept-Encoding and If-None-Match. */
+static mxe_expo_format negotiate_format(struct MHD_Connection *c)
+{
+    mxe_buf accept = MXE_BUF_INIT;
+    each_header(c, MHD_HTTP_HEADER_ACCEPT, join_list, &accept);
+    mxe_expo_format fmt;
+    if (mxe_buf_ok(&accept)) /* none: NULL, the text format */
+        fmt = mxe_expo_negotiate(accept.data);
+    else /* out of memory: the first line alone */
+        fmt = mxe_expo_negotiate(
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
+    mxe_buf_free(&accept);
+    return fmt;
+}
+
 /* gzip when the client accepts it with q > 0 (named, or through "*") and does not
  * explicitly rate identity higher. */
 static bool wants_gzip(struct MHD_Connection *c)
@@ -399,10 +476,17 @@ static void parse_if_none_match(const char *v, void *cls)
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* Routes. A handler answers GET (and HEAD, which MHD serves from the same response
- * without the body). `rest` is what follows a prefix route's prefix. */
+/* Routes. A handler answers GET and HEAD (which MHD serves from the same response
+ * without the body, unless the handler answers HEAD itself, as the live feeds do). */
 
-typedef enum MHD_Result (*route_fn)(mxe_http *h, struct MHD_Connection *c, const char *rest);
+/* What a handler gets to know about the request besides the connection. */
+typedef struct request {
+    const char *rest;    /* what follows a prefix route's prefix; "" for an exact route */
+    const char *method;  /* "GET" or "HEAD" */
+    const char *version; /* as libmicrohttpd gives it, e.g. "HTTP/1.1" */
+} request;
+
+typedef enum MHD_Result (*route_fn)(mxe_http *h, struct MHD_Connection *c, const request *rq);
 
 enum { METHOD_GET = 1, METHOD_HEAD = 2 };
 
@@ -424,15 +508,14 @@ static enum MHD_Result api_error(struct MHD_Connection *c, unsigned status, cons
 
 static const char no_poll_json[] = "{\"error\":\"no successful poll yet\"}\n";
 
-static enum MHD_Result serve_metrics(mxe_http *h, struct MHD_Connection *c, const char *rest)
+static enum MHD_Result serve_metrics(mxe_http *h, struct MHD_Connection *c, const request *rq)
 {
-    (void)rest;
+    (void)rq;
     mxe_view *v = mxe_hub_acquire(h->hub);
     if (!v)
         return send_static(c, MHD_HTTP_SERVICE_UNAVAILABLE, TEXT_PLAIN,
                            "no poll cycle has completed yet\n");
-    mxe_expo_format fmt =
-        mxe_expo_negotiate(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT));
+    mxe_expo_format fmt = negotiate_format(c);
     int64_t now = mxe_now_mono_ms();
     bool gzip = wants_gzip(c);
     const mxe_buf *body = mxe_view_metrics(v, fmt, gzip, now);
@@ -458,9 +541,9 @@ fail:
     return MHD_NO;
 }
 
-static enum MHD_Result serve_latest(mxe_http *h, struct MHD_Connection *c, const char *rest)
+static enum MHD_Result serve_latest(mxe_http *h, struct MHD_Connection *c, const request *rq)
 {
-    (void)rest;
+    (void)rq;
     mxe_view *v = mxe_hub_acquire(h->hub);
     if (!v || !v->snap) {
         mxe_view_unref(v);
@@ -493,7 +576,7 @@ static enum MHD_Result serve_latest(mxe_http *h, struct MHD_Connection *c, const
     return send_response(c, status, r, not_modified ? NULL : APP_JSON);
 }
 
-static enum MHD_Result serve_stream(mxe_http *h, struct MHD_Connection *c, const char *rest)
+static enum MHD_Result serve_stream(mxe_http *h, struct MHD_Connection *c, const request *rq)
 {
     mxe_view *v = mxe_hub_acquire(h->hub);
     if (!v || !v->snap) {
@@ -501,6 +584,7 @@ static enum MHD_Result serve_stream(mxe_http *h, struct MHD_Connection *c, const
         return send_static(c, MHD_HTTP_SERVICE_UNAVAILABLE, APP_JSON, no_poll_json);
     }
     const mxe_snapshot *s = v->snap;
+    const char *rest = rq->rest;
     size_t n = strlen(rest);
     long i = n ? mxe_snapshot_find(s, rest, n) : -1;
     if (i < 0) {
@@ -520,16 +604,16 @@ static enum MHD_Result serve_stream(mxe_http *h, struct MHD_Connection *c, const
     return send_response(c, MHD_HTTP_OK, r, APP_JSON);
 }
 
-static enum MHD_Result serve_healthz(mxe_http *h, struct MHD_Connection *c, const char *rest)
+static enum MHD_Result serve_healthz(mxe_http *h, struct MHD_Connection *c, const request *rq)
 {
     (void)h;
-    (void)rest;
+    (void)rq;
     return send_static(c, MHD_HTTP_OK, TEXT_PLAIN, "ok\n");
 }
 
-static enum MHD_Result serve_readyz(mxe_http *h, struct MHD_Connection *c, const char *rest)
+static enum MHD_Result serve_readyz(mxe_http *h, struct MHD_Connection *c, const request *rq)
 {
-    (void)rest;
+    (void)rq;
     mxe_view *v = mxe_hub_acquire(h->hub);
     int64_t now = mxe_now_mono_ms();
     if (v && mxe_view_ready(v, now)) {
@@ -549,10 +633,10 @@ static enum MHD_Result serve_readyz(mxe_http *h, struct MHD_Connection *c, const
 }
 
 /* GET /: the live status page (exporter/status_page.html, compiled in). */
-static enum MHD_Result serve_index(mxe_http *h, struct MHD_Connection *c, const char *rest)
+static enum MHD_Result serve_index(mxe_http *h, struct MHD_Connection *c, const request *rq)
 {
     (void)h;
-    (void)rest;
+    (void)rq;
     struct MHD_Response *r = static_response((const char *)mxe_status_page, mxe_status_page_len);
     if (r && !add_headers(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache", (const char *)NULL)) {
         MHD_destroy_response(r);
@@ -576,18 +660,16 @@ static bool same_origin(struct MHD_Connection *c)
     return p && host && strcasecmp(p + 3, host) == 0;
 }
 
-static enum MHD_Result serve_ws(mxe_http *h, struct MHD_Connection *c, const char *rest)
+static enum MHD_Result serve_ws(mxe_http *h, struct MHD_Connection *c, const request *rq)
 {
-    (void)rest;
     if (h->auth && !same_origin(c))
         return api_error(c, MHD_HTTP_FORBIDDEN, "cross-origin WebSocket refused");
-    return mxe_live_serve_ws(h->live, c, NULL, NULL);
+    return mxe_live_serve_ws(h->live, c, rq->method, rq->version);
 }
 
-static enum MHD_Result serve_events(mxe_http *h, struct MHD_Connection *c, const char *rest)
+static enum MHD_Result serve_events(mxe_http *h, struct MHD_Connection *c, const request *rq)
 {
-    (void)rest;
-    return mxe_live_serve_sse(h->live, c, NULL);
+    return mxe_live_serve_sse(h->live, c, rq->method);
 }
 /* --- end live feeds ----------------------------------------------------------------- */
 
@@ -596,8 +678,8 @@ static enum MHD_Result serve_events(mxe_http *h, struct MHD_Connection *c, const
 static const route routes[] = {
     {"/metrics", false, METHOD_GET | METHOD_HEAD, serve_metrics},
     {"/api/streams/latest", false, METHOD_GET | METHOD_HEAD, serve_latest},
-    {"/api/streams/ws", false, METHOD_GET, serve_ws},
-    {"/api/streams/events", false, METHOD_GET, serve_events},
+    {"/api/streams/ws", false, METHOD_GET | METHOD_HEAD, serve_ws},
+    {"/api/streams/events", false, METHOD_GET | METHOD_HEAD, serve_events},
     {"/api/streams/", true, METHOD_GET | METHOD_HEAD, serve_stream},
     {"/healthz", false, METHOD_GET | METHOD_HEAD, serve_healthz},
     {"/readyz", false, METHOD_GET | METHOD_HEAD, serve_readyz},
@@ -649,7 +731,7 @@ static enum MHD_Result auth_refused(struct MHD_Connection *c, const char *url, m
 
 /* Route and answer a request whose headers are complete. */
 static enum MHD_Result dispatch(mxe_http *h, struct MHD_Connection *c, const char *url,
-                                const char *method)
+                                const char *method, const char *version)
 {
     /* basic auth first: nothing but an exempt /healthz answers an unauthenticated client */
     if (h->auth && !(h->auth_exempt_health && strcmp(url, "/healthz") == 0)) {
@@ -669,7 +751,8 @@ static enum MHD_Result dispatch(mxe_http *h, struct MHD_Connection *c, const cha
                                                                  : 0;
         if (!(m & rt->methods))
             return method_not_allowed(c, url, rt->methods);
-        return rt->fn(h, c, rt->prefix ? url + plen : "");
+        request rq = {rt->prefix ? url + plen : "", method, version ? version : ""};
+        return rt->fn(h, c, &rq);
     }
     if (is_api(url))
         return api_error(c, MHD_HTTP_NOT_FOUND, "not found");
@@ -685,6 +768,117 @@ static bool has_body(struct MHD_Connection *c)
            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
+/* --- request head limits ---------------------------------------------------------- */
+
+/* 414 or 431 when the request head is over the exporter's limits (http.h), else 0.
+ * libmicrohttpd answers by itself only what does not fit in its connection memory, which
+ * is made large enough (MXE_HTTP_CONNECTION_MEMORY) that any head within these limits fits
+ * with room for the response. */
+static unsigned head_over_limits(struct MHD_Connection *c, const void *kind)
+{
+    if (kind == REQ_LONG)
+        return MHD_HTTP_URI_TOO_LONG;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (ci && ci->header_size > MXE_HTTP_MAX_HEAD_BYTES)
+        return MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE;
+    if (MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL) > MXE_HTTP_MAX_HEADER_FIELDS)
+        return MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE;
+    return 0;
+}
+
+/* The 414/431 answer; the connection is closed after it (a client that sends such heads
+ * is not worth keeping). */
+static enum MHD_Result head_refused(struct MHD_Connection *c, const char *url, unsigned status)
+{
+    bool api = is_api(url), uri = status == MHD_HTTP_URI_TOO_LONG;
+    const char *body =
+        api ? (uri ? "{\"error\":\"request target too long\"}\n"
+                   : "{\"error\":\"request header fields too large\"}\n")
+            : (uri ? "request target too long\n" : "request header fields too large\n");
+    struct MHD_Response *r = static_response(body, strlen(body));
+    if (r && !add_headers(r, MHD_HTTP_HEADER_CONNECTION, "close", (const char *)NULL)) {
+        MHD_destroy_response(r);
+        return MHD_NO;
+    }
+    return send_response(c, status, r, api ? APP_JSON : TEXT_PLAIN);
+}
+
+/* The last resort. libmicrohttpd builds a response's status line and headers in the
+ * connection's memory pool, after the request's own lines, which stay there until the
+ * request is done. A request that fills the pool to within a few hundred bytes (a head
+ * just under the pool size, or a small one after kilobytes of the empty lines that may
+ * precede a request line, which count nowhere else) leaves no room for any answer:
+ * libmicrohttpd logs "Closing connection (failed to create response header)." and
+ * closes the connection without a word. It logs that from the thread that just called
+ * on_request for that very connection, before it closes the socket; on_mhd_log then
+ * writes a minimal 431 (414 for an overlong target) on the socket itself (through the TLS
+ * session with TLS): the only bytes of a response, which libmicrohttpd never started. */
+static const char fallback_head[] = "Connection: close\r\n"
+                                    "X-Content-Type-Options: nosniff\r\n"
+                                    "Content-Type: text/plain; charset=utf-8\r\n";
+
+static const char no_room_message[] = "Closing connection (failed to create response header)";
+
+/* The connection whose request this thread is answering, set on every call of on_request. */
+static _Thread_local struct {
+    struct MHD_Connection *conn;
+    bool head;        /* no body in the answer */
+    bool tls;         /* write through the connection's TLS session */
+    bool long_target; /* 414 rather than 431 */
+} answering;
+
+typedef ssize_t (*tls_send_fn)(void *session, const void *data, size_t len);
+
+static tls_send_fn tls_send;
+static pthread_once_t tls_send_once = PTHREAD_ONCE_INIT;
+
+static void find_tls_send(void)
+{
+    void *sym = dlsym(RTLD_DEFAULT, "gnutls_record_send");
+    memcpy(&tls_send, &sym, sizeof tls_send); /* object → function pointer, as POSIX allows */
+}
+
+/* gnutls_record_send of the GnuTLS that libmicrohttpd is linked with (no link-time
+ * dependency of our own); NULL when it is not loaded. */
+static tls_send_fn tls_record_send(void)
+{
+    pthread_once(&tls_send_once, find_tls_send);
+    return tls_send;
+}
+
+static void send_fallback(void)
+{
+    struct MHD_Connection *c = answering.conn;
+    answering.conn = NULL;
+    const char *status =
+        answering.long_target ? "414 URI Too Long" : "431 Request Header Fields Too Large";
+    const char *body =
+        answering.long_target ? "request target too long\n" : "request header fields too large\n";
+    char msg[512];
+    int n = snprintf(msg, sizeof msg, "HTTP/1.1 %s\r\n%sContent-Length: %zu\r\n\r\n%s", status,
+                     fallback_head, strlen(body), answering.head ? "" : body);
+    if (n < 0 || (size_t)n >= sizeof msg)
+        return;
+    ssize_t sent = -1;
+    if (answering.tls) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        tls_send_fn send_record = tls_record_send();
+        if (ci && ci->tls_session && send_record)
+            sent = send_record(ci->tls_session, msg, (size_t)n);
+    } else {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci)
+            sent = send(ci->connect_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    mxe_debug("http: the request head left no connection memory for an answer; fallback %.3s "
+              "%s",
+              status, sent == n ? "sent" : "could not be sent");
+}
+/* --- end request head limits ------------------------------------------------------- */
+
 /* MHD calls this once when the headers are in (*req_cls is then what on_request_target
  * returned), then once per piece of body, then once more with *upload_data_size 0.
  * Answering on the first call makes MHD close the connection afterwards, so requests
@@ -697,10 +891,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     (void)upload_data;
     mxe_http *h = cls;
+    answering.conn = c;
+    answering.head = method && strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    answering.tls = mxe_web_tls_enabled(&h->tls);
+    if (*req_cls != REQ_SEEN)
+        answering.long_target = *req_cls == REQ_LONG;
     if (*req_cls != REQ_SEEN) /* headers complete: the header deadline stops */
         mxe_header_deadline_headers_done(h->deadline, c);
     if (!url)
         url = "";
+    if (*req_cls != REQ_SEEN) {
+        unsigned over = head_over_limits(c, *req_cls);
+        if (over)
+            return head_refused(c, url, over);
+    }
     if (!method || !*method) /* a request line starting with NUL bytes */
         return send_static(c, MHD_HTTP_BAD_REQUEST, TEXT_PLAIN, "bad request\n");
     if (*req_cls == REQ_BAD || (*req_cls != REQ_SEEN && target_has_nul(url, version, *req_cls)))
@@ -709,7 +913,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                    : send_static(c, MHD_HTTP_BAD_REQUEST, TEXT_PLAIN, "invalid request path\n");
     if (*req_cls != REQ_SEEN) {
         if (has_body(c))
-            return dispatch(h, c, url, method);
+            return dispatch(h, c, url, method, version);
         *req_cls = REQ_SEEN;
         return MHD_YES;
     }
@@ -717,7 +921,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return dispatch(h, c, url, method);
+    return dispatch(h, c, url, method, version);
 }
 
 /* ---------------------------------------------------------------------------------- */
@@ -728,6 +932,69 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static _Thread_local bool start_capture;
 static _Thread_local char start_log[256];
 
+/* libmicrohttpd's messages about one client's request or connection, by their start (as
+ * libmicrohttpd 0.9.75 words them): a bad or oversized request, a client that went away, a
+ * TLS client that does not speak TLS properly. A flood of bad requests must not flood the
+ * log, so these go to debug. */
+static const char *const client_messages[] = {
+    "Error processing request",             /* 400, 413, 414, 431, 505 sent */
+    "Not enough memory in pool",            /* its head does not fit (then 431) */
+    "Closing connection (failed to create", /* ... response header): the fallback 431 */
+    "Closing connection (failed to queue error response",
+    "Too late", /* ... to send an error response */
+    "Received HTTP/1.1 request without",
+    "Too large value of 'Content-Length'",
+    "Failed to parse `Content-Length'",
+    "Socket has been disconnected",
+    "Connection socket is closed",
+    "Connection was closed by remote side",
+    "Failed to send", /* the client stopped reading or left */
+    "Failed to push the data",
+    "Setting ", /* a socket option on a connection the client already closed */
+    "Error: received handshake message",
+    "Closing connection (application error generating response)", /* a live feed dropped */
+    "Closing connection (application reported error generating data)",
+};
+
+int mxe_http_log_level_of(const char *msg)
+{
+    for (size_t i = 0; i < sizeof client_messages / sizeof client_messages[0]; i++) {
+        if (strncmp(msg, client_messages[i], strlen(client_messages[i])) == 0)
+            return MXE_LOG_DEBUG;
+    }
+    return MXE_LOG_WARN;
+}
+
+/* Everything else is the server's own trouble (out of descriptors or memory, a thread or
+ * epoll failure, the connection limit reached) and goes to warn, but at most once in
+ * WARN_EVERY_MS: some of these repeat in a tight loop (accept() failing with EMFILE). */
+#define WARN_EVERY_MS 10000
+static pthread_mutex_t warn_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t warn_last_ms;
+static unsigned long warn_suppressed;
+
+static void log_server_message(const char *msg)
+{
+    int64_t now = mxe_now_mono_ms();
+    pthread_mutex_lock(&warn_mu);
+    bool emit = warn_last_ms == 0 || now - warn_last_ms >= WARN_EVERY_MS;
+    unsigned long suppressed = warn_suppressed;
+    if (emit) {
+        warn_last_ms = now;
+        warn_suppressed = 0;
+    } else {
+        warn_suppressed++;
+    }
+    pthread_mutex_unlock(&warn_mu);
+    if (!emit)
+        mxe_debug("http: %s", msg);
+    else if (suppressed)
+        mxe_warn("http: %s (%lu more libmicrohttpd warnings in the last %d s at debug level)", msg,
+                 suppressed, WARN_EVERY_MS / 1000);
+    else
+        mxe_warn("http: %s", msg);
+}
+
 __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
@@ -736,14 +1003,21 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    if (start_capture && !start_log[0]) {
-        size_t m = n < sizeof start_log - 1 ? n : sizeof start_log - 1;
-        memcpy(start_log, msg, m);
-        start_log[m] = '\0';
+    if (start_capture) { /* mxe_http_start reports it as the start error */
+        if (!start_log[0]) {
+            size_t m = n < sizeof start_log - 1 ? n : sizeof start_log - 1;
+            memcpy(start_log, msg, m);
+            start_log[m] = '\0';
+        }
+        mxe_debug("http: %s", msg);
+        return;
     }
-    /* Debug, not warn: every malformed request or refused connection reports here, and a
-     * flood of them must not flood the log. */
-    mxe_debug("http: %s", msg);
+    if (answering.conn && strncmp(msg, no_room_message, sizeof no_room_message - 1) == 0)
+        send_fallback();
+    if (mxe_http_log_level_of(msg) == MXE_LOG_DEBUG)
+        mxe_debug("http: %s", msg);
+    else
+        log_server_message(msg);
 }
 
 /* "host:port" for messages, brackets around IPv6 literals. */
@@ -807,8 +1081,10 @@ static int open_listener(const mxe_config *cfg, char *err, size_t errlen)
             snprintf(err, errlen, "listen %s: %s", where, strerror(errno));
         return fd;
     }
-    /* A name or literal: the first address that binds (like Go's net.Listen, one
-     * socket even when a name resolves to several addresses). */
+    /* A name or literal: one socket, like Go's net.Listen, on the name's first IPv4
+     * address, or its first address when it has no IPv4 one. getaddrinfo() usually
+     * lists ::1 before 127.0.0.1 for "localhost" (RFC 6724 order), and a socket on ::1
+     * alone would refuse http://127.0.0.1:PORT. */
     char host[256];
     size_t hl = strlen(cfg->listen_host);
     const char *hp = cfg->listen_host;
@@ -833,16 +1109,24 @@ static int open_listener(const mxe_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "listen %s: %s", where, gai_strerror(rc));
         return -1;
     }
-    int fd = -1, first_errno = 0;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = listen_on(ai->ai_addr, ai->ai_addrlen, false);
-        if (fd < 0 && !first_errno)
-            first_errno = errno;
+    /* Only an address this host cannot have is skipped; a taken port is the answer (Go
+     * does not try another address either). */
+    int fd = -1, last_errno = EADDRNOTAVAIL;
+    bool stop = false;
+    for (int pass = 0; pass < 2 && fd < 0 && !stop; pass++) { /* IPv4 first, then the rest */
+        for (struct addrinfo *ai = res; ai && fd < 0 && !stop; ai = ai->ai_next) {
+            if ((ai->ai_family == AF_INET) != (pass == 0))
+                continue;
+            fd = listen_on(ai->ai_addr, ai->ai_addrlen, false);
+            if (fd < 0) {
+                last_errno = errno;
+                stop = errno != EADDRNOTAVAIL && errno != EAFNOSUPPORT && errno != EPROTONOSUPPORT;
+            }
+        }
     }
     freeaddrinfo(res);
     if (fd < 0)
-        snprintf(err, errlen, "listen %s: %s", where,
-                 strerror(first_errno ? first_errno : EADDRNOTAVAIL));
+        snprintf(err, errlen, "listen %s: %s", where, strerror(last_errno));
     return fd;
 }
 

@@ -11,11 +11,24 @@
 
 typedef struct mxe_http mxe_http;
 
-/* Memory libmicrohttpd may use per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT). The
- * request line and headers must fit in it, together with the response headers; a
- * request whose headers do not fit is answered 431. See docs/http-api.md for the exact
- * header size this admits. */
-#define MXE_HTTP_CONNECTION_MEMORY (18 * 1024)
+/* Limits of a request head (request line and header fields), answered by the exporter
+ * itself; see docs/http-api.md, "Limits".
+ * - a request target (path and query) longer than MXE_HTTP_MAX_TARGET bytes: 414;
+ * - a head longer than MXE_HTTP_MAX_HEAD_BYTES, counted as libmicrohttpd does
+ *   (MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE: from the method to the blank line that ends
+ *   the head, CRLFs included): 431;
+ * - more than MXE_HTTP_MAX_HEADER_FIELDS header fields: 431. */
+#define MXE_HTTP_MAX_TARGET        (16 * 1024)
+#define MXE_HTTP_MAX_HEAD_BYTES    (16 * 1024)
+#define MXE_HTTP_MAX_HEADER_FIELDS 100
+
+/* Memory libmicrohttpd may use per connection (MHD_OPTION_CONNECTION_MEMORY_LIMIT). It
+ * holds the request head, about 64 bytes of bookkeeping per header field and cookie, a
+ * copy of the Cookie header, and the response's status line and headers; sized so that
+ * every head within the limits above fits with room for its answer. Beyond it,
+ * libmicrohttpd answers 414 (request line) or 431 itself, and the rare head that fits but
+ * leaves no room for any answer gets a fallback 431 (http.c). */
+#define MXE_HTTP_CONNECTION_MEMORY (48 * 1024)
 
 /* Start listening as configured (listen_host/listen_port and the web_* limits).
  * Returns NULL with a message in `err` (e.g. "listen :9977: Address already in use").
@@ -30,5 +43,10 @@ mxe_live *mxe_http_live(const mxe_http *h);
 /* End the live feeds (close frames, ends of SSE streams), then stop accepting, finish or
  * drop open connections, free. Accepts NULL. */
 void mxe_http_stop(mxe_http *h);
+
+/* The log level of a message libmicrohttpd reports (MXE_LOG_DEBUG or MXE_LOG_WARN): debug
+ * for those about one client's request or connection, warn for the server's own trouble.
+ * Exposed for tests. */
+int mxe_http_log_level_of(const char *msg);
 
 #endif

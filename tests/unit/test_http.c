@@ -2,11 +2,14 @@
  * requests, bad input at the socket level, and view lifetimes while responses are in
  * flight. The server runs on 127.0.0.1 with an ephemeral port and a hub filled by hand;
  * libcurl is the client, raw sockets where curl would refuse or fix up the request. */
+#define _GNU_SOURCE /* RTLD_NEXT */
 #include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -27,6 +30,7 @@
 #include "config.h"
 #include "expo.h"
 #include "http.h"
+#include "log.h"
 #include "snapshot.h"
 #include "testutil.h"
 #include "version.h"
@@ -34,6 +38,59 @@
 #define PROM_242_ACCEPT                                                                            \
     "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"       \
     "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+
+/* ---------------------------------------------------------------------------------- */
+/* Name resolution under test control. This definition takes the place of libc's for the
+ * whole test program (the server's and libcurl's calls alike); it answers two made-up
+ * names itself and passes every other name on to libc:
+ *   dual.mxe-test  → ::1, then 127.0.0.1 (the order getaddrinfo() gives "localhost" on a
+ *                    stock Debian /etc/hosts, RFC 6724)
+ *   v6.mxe-test    → ::1 only
+ * The lists are libc's own answers for the literals, chained, so freeaddrinfo() frees
+ * them. */
+
+typedef int (*getaddrinfo_fn)(const char *, const char *, const struct addrinfo *,
+                              struct addrinfo **);
+
+static getaddrinfo_fn real_getaddrinfo(void)
+{
+    void *sym = dlsym(RTLD_NEXT, "getaddrinfo");
+    getaddrinfo_fn fn;
+    memcpy(&fn, &sym, sizeof fn);
+    return fn;
+}
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    getaddrinfo_fn real = real_getaddrinfo();
+    bool dual = node && strcmp(node, "dual.mxe-test") == 0;
+    bool v6 = node && strcmp(node, "v6.mxe-test") == 0;
+    if (!dual && !v6)
+        return real(node, service, hints, res);
+    struct addrinfo h = hints ? *hints : (struct addrinfo){0};
+    h.ai_flags |= AI_NUMERICHOST;
+    h.ai_family = AF_UNSPEC;
+    struct addrinfo *a6 = NULL, *a4 = NULL;
+    int rc = real("::1", service, &h, &a6);
+    if (rc != 0)
+        return rc;
+    if (v6) {
+        *res = a6;
+        return 0;
+    }
+    rc = real("127.0.0.1", service, &h, &a4);
+    if (rc != 0) {
+        freeaddrinfo(a6);
+        return rc;
+    }
+    struct addrinfo *tail = a6;
+    while (tail->ai_next)
+        tail = tail->ai_next;
+    tail->ai_next = a4;
+    *res = a6;
+    return 0;
+}
 
 /* ---------------------------------------------------------------------------------- */
 /* Fixture: one hub and one server per test */
@@ -50,6 +107,7 @@ static void default_config(mxe_config *c)
     c->web_max_connections = 64;
     c->web_max_connections_per_ip = 32;
     c->web_connection_timeout_s = 10;
+    c->web_max_subscribers = 8;
 }
 
 static void setup(void)
@@ -468,6 +526,50 @@ START_TEST(test_metrics_formats)
 }
 END_TEST
 
+/* Several Accept lines are one list, in their order (RFC 9110 5.3): the second line can
+ * decide the format, either way. */
+START_TEST(test_metrics_accept_lines)
+{
+    mxe_view *v = make_view(true, 0);
+    mxe_hub_publish(&hub, v);
+    static const struct {
+        const char *req;
+        int fmt;
+    } cases[] = {
+        {"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+         "Accept: text/plain;version=0.0.4;q=0.5\r\n"
+         "Accept: application/openmetrics-text;version=1.0.0\r\n\r\n",
+         MXE_FMT_OPENMETRICS},
+        {"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+         "Accept: application/openmetrics-text;q=0.1\r\n"
+         "Accept: text/plain;q=0.9\r\n\r\n",
+         MXE_FMT_PROMETHEUS},
+        /* equal weights: the range named first, across lines */
+        {"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+         "Accept: text/plain\r\nX-Other: 1\r\n"
+         "Accept: application/openmetrics-text\r\n\r\n",
+         MXE_FMT_PROMETHEUS},
+        {"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+         "Accept:\r\nAccept: application/openmetrics-text\r\n\r\n",
+         MXE_FMT_OPENMETRICS},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mxe_buf out = MXE_BUF_INIT;
+        raw_exchange(cases[i].req, strlen(cases[i].req), &out);
+        ck_assert_int_eq(raw_status(&out), 200);
+        const char *ct = cases[i].fmt == MXE_FMT_OPENMETRICS ? MXE_OPENMETRICS_CONTENT_TYPE
+                                                             : MXE_PROMETHEUS_CONTENT_TYPE;
+        char want[160];
+        snprintf(want, sizeof want, "Content-Type: %s\r\n", ct);
+        ck_assert_msg(strstr(out.data, want) != NULL, "case %zu:\n%s", i, out.data);
+        const char *body = strstr(out.data, "\r\n\r\n");
+        ck_assert_ptr_nonnull(body);
+        ck_assert_str_eq(body + 4, v->metrics[cases[i].fmt][MXE_VARIANT_LIVE][0].data);
+        mxe_buf_free(&out);
+    }
+}
+END_TEST
+
 START_TEST(test_metrics_gzip_negotiation)
 {
     mxe_view *v = make_view(true, 0);
@@ -735,6 +837,23 @@ START_TEST(test_head_everywhere)
         resp_free(&g);
         resp_free(&h);
     }
+    /* The live feeds take HEAD too (the route table lets it through; live.c answers it
+     * without an upgrade or a subscription): what a GET without a handshake gets on the
+     * WebSocket route, the stream's status and headers on the SSE route. */
+    resp g, h;
+    request(&g, NULL, "/api/streams/ws", NULL);
+    request(&h, "HEAD", "/api/streams/ws", NULL);
+    ck_assert_int_eq(g.status, 426);
+    ck_assert_int_eq(h.status, g.status);
+    ck_assert_uint_eq(h.body.len, 0);
+    assert_header(&h, "Upgrade", "websocket");
+    resp_free(&g);
+    resp_free(&h);
+    request(&h, "HEAD", "/api/streams/events", NULL);
+    ck_assert_int_eq(h.status, 200);
+    ck_assert_uint_eq(h.body.len, 0);
+    assert_header(&h, "Content-Type", "text/event-stream");
+    resp_free(&h);
 }
 END_TEST
 
@@ -743,7 +862,7 @@ START_TEST(test_method_not_allowed)
     mxe_view *v = make_view(true, 0);
     mxe_hub_publish(&hub, v);
     const char *paths[] = {"/",        "/metrics", "/api/streams/latest", "/api/streams/cam1",
-                           "/healthz", "/readyz"};
+                           "/healthz", "/readyz",  "/api/streams/ws",     "/api/streams/events"};
     const char *methods[] = {"POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "BREW"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
@@ -886,6 +1005,166 @@ START_TEST(test_oversized_headers)
 }
 END_TEST
 
+/* A head of `fields` header fields in total (Host and Connection included) for `path`. */
+static void head_with_fields(mxe_buf *req, const char *path, int fields)
+{
+    mxe_buf_reset(req);
+    mxe_buf_printf(req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n", path);
+    for (int i = 2; i < fields; i++)
+        mxe_buf_printf(req, "X-F%d: y\r\n", i);
+    mxe_buf_puts(req, "\r\n");
+}
+
+/* The body after the blank line of a raw response (NULL without one). */
+static const char *raw_body(const mxe_buf *b)
+{
+    const char *p = b->data ? strstr(b->data, "\r\n\r\n") : NULL;
+    return p ? p + 4 : NULL;
+}
+
+/* The exporter's own limits (http.h): 100 header fields, a 16 KiB head, a 16 KiB target;
+ * the answer comes with Connection: close, in JSON under /api. A query string, however
+ * many parameters, costs nothing beyond its bytes. */
+START_TEST(test_head_limits)
+{
+    mxe_view *v = make_view(true, 0);
+    mxe_hub_publish(&hub, v);
+    mxe_buf req = MXE_BUF_INIT, out = MXE_BUF_INIT;
+
+    head_with_fields(&req, "/healthz", MXE_HTTP_MAX_HEADER_FIELDS);
+    raw_exchange(req.data, req.len, &out);
+    ck_assert_int_eq(raw_status(&out), 200);
+    mxe_buf_free(&out);
+    head_with_fields(&req, "/healthz", MXE_HTTP_MAX_HEADER_FIELDS + 1);
+    raw_exchange(req.data, req.len, &out);
+    ck_assert_int_eq(raw_status(&out), 431);
+    ck_assert_ptr_nonnull(strstr(out.data, "\r\nConnection: close\r\n"));
+    ck_assert_ptr_nonnull(strstr(out.data, "\r\nContent-Type: text/plain; charset=utf-8\r\n"));
+    ck_assert_str_eq(raw_body(&out), "request header fields too large\n");
+    mxe_buf_free(&out);
+    head_with_fields(&req, "/api/streams/latest", MXE_HTTP_MAX_HEADER_FIELDS + 1);
+    raw_exchange(req.data, req.len, &out);
+    ck_assert_int_eq(raw_status(&out), 431);
+    ck_assert_str_eq(raw_body(&out), "{\"error\":\"request header fields too large\"}\n");
+    mxe_buf_free(&out);
+
+    /* 16,384 bytes of head: served; one more: 431 */
+    for (int extra = 0; extra < 2; extra++) {
+        mxe_buf_reset(&req);
+        mxe_buf_puts(&req, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: ");
+        while (req.len < (size_t)MXE_HTTP_MAX_HEAD_BYTES + extra - 4)
+            mxe_buf_putc(&req, 'a');
+        mxe_buf_puts(&req, "\r\n\r\n");
+        raw_exchange(req.data, req.len, &out);
+        ck_assert_int_eq(raw_status(&out), extra ? 431 : 200);
+        mxe_buf_free(&out);
+    }
+
+    /* a target of 16,384 bytes is not too long (but its head is); one more byte is */
+    for (int extra = 0; extra < 2; extra++) {
+        mxe_buf_reset(&req);
+        mxe_buf_puts(&req, "GET /api/streams/latest?q=");
+        while (req.len - 4 < (size_t)MXE_HTTP_MAX_TARGET + extra)
+            mxe_buf_putc(&req, 'x');
+        mxe_buf_puts(&req, " HTTP/1.1\r\nHost: x\r\n\r\n");
+        raw_exchange(req.data, req.len, &out);
+        ck_assert_int_eq(raw_status(&out), extra ? 414 : 431);
+        if (extra)
+            ck_assert_str_eq(raw_body(&out), "{\"error\":\"request target too long\"}\n");
+        mxe_buf_free(&out);
+    }
+
+    /* Parameters: libmicrohttpd would keep ~64 bytes of bookkeeping for each (and lose its
+     * own 431 when they exhaust the connection memory); they are dropped unread. */
+    const char *params[] = {"a=1&", "&", "a&b=%zz&"};
+    for (size_t k = 0; k < sizeof params / sizeof params[0]; k++) {
+        mxe_buf_reset(&req);
+        mxe_buf_puts(&req, "GET /healthz?");
+        while (req.len < 16000)
+            mxe_buf_puts(&req, params[k]);
+        mxe_buf_puts(&req, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        raw_exchange(req.data, req.len, &out);
+        ck_assert_msg(raw_status(&out) == 200, "%s: %d", params[k], raw_status(&out));
+        ck_assert_str_eq(raw_body(&out), "ok\n");
+        mxe_buf_free(&out);
+    }
+    mxe_buf_free(&req);
+}
+END_TEST
+
+/* A head that fills the connection memory so tightly that no answer fits — here with empty
+ * lines before the request line, which libmicrohttpd skips but keeps — still gets one: the
+ * fallback 431 (text/plain, unlike libmicrohttpd's own HTML 431). Sweeping the empty lines
+ * across the memory size finds that band; every request there gets an answer. */
+START_TEST(test_head_fills_connection_memory)
+{
+    mxe_view *v = make_view(true, 0);
+    mxe_hub_publish(&hub, v);
+    const char *tail = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    mxe_buf req = MXE_BUF_INIT;
+    size_t fallbacks = 0, band = 0;
+    for (size_t junk = MXE_HTTP_CONNECTION_MEMORY - 1024; junk < MXE_HTTP_CONNECTION_MEMORY + 256;
+         junk += 4) {
+        mxe_buf_reset(&req);
+        for (size_t i = 0; i < junk; i += 2)
+            mxe_buf_puts(&req, "\r\n");
+        mxe_buf_puts(&req, tail);
+        mxe_buf out = MXE_BUF_INIT;
+        raw_exchange(req.data, req.len, &out);
+        int st = raw_status(&out);
+        ck_assert_msg(st == 200 || st == 414 || st == 431, "%zu empty-line bytes: no answer (%d)",
+                      junk, st);
+        if (st == 431 && strstr(out.data, "Content-Type: text/plain")) {
+            ck_assert_str_eq(raw_body(&out), "request header fields too large\n");
+            fallbacks++;
+            band = junk;
+        }
+        mxe_buf_free(&out);
+    }
+    ck_assert_msg(fallbacks > 0, "the sweep never reached the band without room for an answer");
+    /* HEAD in the band: the same answer without its body */
+    mxe_buf_reset(&req);
+    for (size_t i = 0; i < band; i += 2)
+        mxe_buf_puts(&req, "\r\n");
+    mxe_buf_puts(&req, "HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    mxe_buf out = MXE_BUF_INIT;
+    raw_exchange(req.data, req.len, &out);
+    ck_assert_int_eq(raw_status(&out), 431);
+    ck_assert_ptr_nonnull(strstr(out.data, "Content-Length: 32\r\n"));
+    ck_assert_str_eq(raw_body(&out), "");
+    mxe_buf_free(&out);
+    mxe_buf_free(&req);
+}
+END_TEST
+
+START_TEST(test_mhd_log_levels)
+{
+    static const char *const client[] = {
+        "Error processing request (HTTP response code is 431 ('<html>...')). Closing connection.",
+        "Not enough memory in pool to allocate header record!",
+        "Closing connection (failed to create response header).",
+        "Socket has been disconnected when reading request.",
+        "Connection was closed by remote side with incomplete request.",
+        "Failed to send the response body for the request for `/metrics'. Error: x",
+        "Received HTTP/1.1 request without `Host' header.",
+        "Error: received handshake message out of context.",
+    };
+    static const char *const server[] = {
+        "Error accepting connection: Too many open files",
+        "Server reached connection limit. Closing inbound connection.",
+        "Failed to create a thread: Resource temporarily unavailable",
+        "Call to epoll_ctl failed: Bad file descriptor",
+        "Application reported internal error, closing connection.",
+        "Detected system clock 6000 milliseconds jump back.",
+        "something libmicrohttpd may say one day",
+    };
+    for (size_t i = 0; i < sizeof client / sizeof client[0]; i++)
+        ck_assert_msg(mxe_http_log_level_of(client[i]) == MXE_LOG_DEBUG, "%s", client[i]);
+    for (size_t i = 0; i < sizeof server / sizeof server[0]; i++)
+        ck_assert_msg(mxe_http_log_level_of(server[i]) == MXE_LOG_WARN, "%s", server[i]);
+}
+END_TEST
+
 START_TEST(test_bad_paths)
 {
     mxe_view *v = make_view(true, 0);
@@ -908,6 +1187,14 @@ START_TEST(test_bad_paths)
         C("GET /api/streams/c%61m1\0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400),
         C("GET /api/streams/a\0%2F HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400),
         C("GET /healthz\0?x=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400),
+        /* only '?' ends the path: after a '#' escapes are still checked, and the '#' is
+         * part of the path that is looked up */
+        C("GET /api/streams/a#%00b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400),
+        C("GET /api/streams/a#%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400),
+        C("GET /metrics#x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404),
+        C("GET /api/streams/cam1#\0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400),
+        /* a raw NUL, then a query: still the NUL's 400 */
+        C("GET /healthz\0x?a=1&b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400),
         /* control bytes are just bytes of a path that does not exist */
         C("GET /api/streams/a\x01\x7f HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404),
         C("GET /api/streams/a%01 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 404),
@@ -1053,46 +1340,114 @@ static long get_status_url(const char *url)
     return status;
 }
 
+/* A port P with 127.0.0.1:P and (with IPv6) [::1]:P both bound by us, not listening:
+ * connections to them are refused, and nobody else can listen there. *fd4, *fd6 (-1
+ * without IPv6) hold them; P is returned. */
+static int reserve_port(bool v6, int *fd4, int *fd6)
+{
+    for (int attempt = 0; attempt < 100; attempt++) {
+        *fd4 = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert_int_ge(*fd4, 0);
+        struct sockaddr_in a4 = {.sin_family = AF_INET};
+        a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof a4;
+        ck_assert_int_eq(bind(*fd4, (struct sockaddr *)&a4, sizeof a4), 0);
+        ck_assert_int_eq(getsockname(*fd4, (struct sockaddr *)&a4, &len), 0);
+        int port = ntohs(a4.sin_port);
+        *fd6 = -1;
+        if (!v6)
+            return port;
+        *fd6 = socket(AF_INET6, SOCK_STREAM, 0);
+        ck_assert_int_ge(*fd6, 0);
+        int on = 1;
+        setsockopt(*fd6, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+        struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
+                                  .sin6_addr = IN6ADDR_LOOPBACK_INIT,
+                                  .sin6_port = htons((uint16_t)port)};
+        if (bind(*fd6, (struct sockaddr *)&a6, sizeof a6) == 0)
+            return port;
+        close(*fd6);
+        close(*fd4);
+    }
+    ck_abort_msg("no port free on both 127.0.0.1 and ::1");
+    return -1;
+}
+
 START_TEST(test_listen_variants)
 {
     bool v6 = ipv6_loopback_works();
+    /* What answers afterwards on 127.0.0.1 and on ::1: 1 answers, 0 refused. */
     struct {
         const char *host;
-        bool need_v6, via_v4, via_v6;
+        bool need_v6;
+        int v4, v6;
     } cases[] = {
-        {NULL, false, true, true}, /* all interfaces, one dual-stack socket */
-        {"localhost", false, true, false}, {"127.0.0.1", false, true, false},
-        {"::1", true, false, true},        {"[::1]", true, false, true},
+        {NULL, false, 1, 1}, /* all interfaces, one dual-stack socket */
+        {"127.0.0.1", false, 1, 0},
+        {"::1", true, 0, 1},
+        {"[::1]", true, 0, 1},
+        /* A name: its first IPv4 address, as Go's net.Listen does, even when getaddrinfo
+         * lists ::1 first (as for "localhost" on a stock Debian); one socket only. */
+        {"localhost", false, 1, 0},
+        {"dual.mxe-test", true, 1, 0},
+        /* no IPv4 address: the first address */
+        {"v6.mxe-test", true, 0, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (cases[i].need_v6 && !v6)
             continue;
+        const char *name = cases[i].host ? cases[i].host : "(all)";
+        /* The port is held on both loopback addresses; the server gets the ones it is
+         * expected to listen on, so the others refuse for certain (no other socket of this
+         * or another process can be listening there with the same number). */
+        int fd4, fd6;
+        int port = reserve_port(v6, &fd4, &fd6);
+        if (cases[i].v4 || !v6) {
+            close(fd4);
+            fd4 = -1;
+        }
+        if (fd6 >= 0 && cases[i].v6) {
+            close(fd6);
+            fd6 = -1;
+        }
         mxe_config c;
         default_config(&c);
         c.listen_host = (char *)cases[i].host;
+        c.listen_port = port;
         char err[256] = "";
         mxe_http *h = mxe_http_start(&c, &hub, err, sizeof err);
-        ck_assert_msg(h != NULL, "%s: %s", cases[i].host ? cases[i].host : "(all)", err);
-        int port = mxe_http_port(h);
-        ck_assert_int_gt(port, 0);
+        ck_assert_msg(h != NULL, "%s: %s", name, err);
+        ck_assert_int_eq(mxe_http_port(h), port);
         char url[128];
-        if (cases[i].via_v4) {
-            snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
-            ck_assert_int_eq(get_status_url(url), 200);
-        }
-        if (cases[i].via_v6 && v6) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
+        ck_assert_msg(get_status_url(url) == (cases[i].v4 ? 200 : 0), "%s via 127.0.0.1", name);
+        if (v6) {
             snprintf(url, sizeof url, "http://[::1]:%d/healthz", port);
-            ck_assert_int_eq(get_status_url(url), 200);
-        }
-        if (strcmp(cases[i].host ? cases[i].host : "", "localhost") == 0) {
-            /* one of its addresses, whichever resolved first */
-            char u4[128], u6[128];
-            snprintf(u4, sizeof u4, "http://127.0.0.1:%d/healthz", port);
-            snprintf(u6, sizeof u6, "http://[::1]:%d/healthz", port);
-            ck_assert(get_status_url(u4) == 200 || (v6 && get_status_url(u6) == 200));
+            ck_assert_msg(get_status_url(url) == (cases[i].v6 ? 200 : 0), "%s via ::1", name);
         }
         mxe_http_stop(h);
+        if (fd4 >= 0)
+            close(fd4);
+        if (fd6 >= 0)
+            close(fd6);
     }
+}
+END_TEST
+
+/* A name whose IPv4 address has the port taken is an error, not a silent listen on its
+ * IPv6 address (which would leave http://127.0.0.1:PORT answered by someone else). */
+START_TEST(test_listen_name_port_taken)
+{
+    if (!ipv6_loopback_works())
+        return;
+    mxe_config c;
+    default_config(&c);
+    c.listen_host = "dual.mxe-test";
+    c.listen_port = mxe_http_port(srv); /* srv listens on 127.0.0.1 */
+    char err[256] = "", want[256];
+    ck_assert_ptr_null(mxe_http_start(&c, &hub, err, sizeof err));
+    snprintf(want, sizeof want, "listen dual.mxe-test:%d: Address already in use", c.listen_port);
+    ck_assert_str_eq(err, want);
 }
 END_TEST
 
@@ -1283,6 +1638,7 @@ int main(void)
     tcase_add_test(tc, test_no_successful_poll_yet);
     tcase_add_test(tc, test_readyz);
     tcase_add_test(tc, test_metrics_formats);
+    tcase_add_test(tc, test_metrics_accept_lines);
     tcase_add_test(tc, test_metrics_gzip_negotiation);
     tcase_add_test(tc, test_metrics_gzip_missing_falls_back);
     tcase_add_test(tc, test_metrics_stale);
@@ -1296,9 +1652,13 @@ int main(void)
     tcase_add_test(tc, test_query_string_ignored);
     tcase_add_test(tc, test_keep_alive);
     tcase_add_test(tc, test_oversized_headers);
+    tcase_add_test(tc, test_head_limits);
+    tcase_add_test(tc, test_head_fills_connection_memory);
+    tcase_add_test(tc, test_mhd_log_levels);
     tcase_add_test(tc, test_bad_paths);
     tcase_add_test(tc, test_port_taken);
     tcase_add_test(tc, test_listen_variants);
+    tcase_add_test(tc, test_listen_name_port_taken);
     tcase_add_test(tc, test_no_fd_leak);
     tcase_add_test(tc, test_signal_masks);
     tcase_add_test(tc, test_limits);
