@@ -1,15 +1,17 @@
 """Issue 5: the live feeds end to end. A real WebSocket client (Debian's python3-websockets)
 and raw-socket WebSocket and SSE clients against the exporter fed by the stand-in: the
 initial snapshot, updates after the stand-in changes, 200 concurrent subscribers, a stalled
-subscriber that holds nobody back and is dropped, malformed frames and their close codes,
-keep-alives, the subscriber limit and metric, and a clean shutdown with subscribers
-attached."""
+subscriber that holds nobody back and is dropped, a slow one that skips snapshots while a
+fast one gets them all, malformed frames and their close codes (text that is not UTF-8
+among them), keep-alives and an unanswered ping, HEAD and HTTP/1.0 requests, the subscriber
+limit and metric, and a clean shutdown with subscribers attached."""
 import asyncio
 import http.client
 import json
 import signal
 import socket
 import struct
+import threading
 import time
 
 import websockets
@@ -57,11 +59,11 @@ class RawWS:
         self.sock.connect(("127.0.0.1", port))
         self.buf = b""
 
-    def handshake(self, path="/api/streams/ws", headers=None):
+    def handshake(self, path="/api/streams/ws", headers=None, method="GET", version="HTTP/1.1"):
         h = {"Host": "x", "Upgrade": "websocket", "Connection": "Upgrade",
              "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": KEY}
         h.update(headers or {})
-        req = "GET %s HTTP/1.1\r\n" % path + "".join(
+        req = "%s %s %s\r\n" % (method, path, version) + "".join(
             "%s: %s\r\n" % (k, v) for k, v in h.items() if v is not None) + "\r\n"
         self.sock.sendall(req.encode())
         while b"\r\n\r\n" not in self.buf:
@@ -70,10 +72,16 @@ class RawWS:
                 break
             self.buf += chunk
         head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        if not head:
+            raise EOFError("no answer to the handshake")
         lines = head.decode().split("\r\n")
         status = int(lines[0].split()[1])
         hdrs = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
         return status, hdrs
+
+    def body(self, n):
+        """The first n bytes after the head (a refusal's body)."""
+        return self._exact(n)
 
     def _exact(self, n):
         while len(self.buf) < n:
@@ -436,9 +444,9 @@ def test_handshake_errors_and_subscriber_limit(spawn):
     assert ws.handshake(headers={"Sec-WebSocket-Key": "short"})[0] == 400
     ws.close()
     status, hdrs, _ = ex.get("/api/streams/ws", method="POST")
-    assert status == 405 and hdrs["allow"] == "GET"
-    status, hdrs, _ = ex.get("/api/streams/events", method="HEAD")
-    assert status == 405 and hdrs["allow"] == "GET"
+    assert status == 405 and hdrs["allow"] == "GET, HEAD"
+    status, hdrs, _ = ex.get("/api/streams/events", method="DELETE")
+    assert status == 405 and hdrs["allow"] == "GET, HEAD"
     # accept key of RFC 6455 1.3
     a = RawWS(ex.port)
     status, hdrs = a.handshake()
@@ -456,6 +464,9 @@ def test_handshake_errors_and_subscriber_limit(spawn):
     status, hdrs = d.handshake()
     assert status == 503
     d.close()
+    # HEAD answers what GET would, here too, and takes no slot
+    status, hdrs, body = ex.get("/api/streams/events", method="HEAD")
+    assert (status, hdrs["retry-after"], body) == (503, "2", b"")
     a.close()
     b.close()
     # slots come back
@@ -497,3 +508,251 @@ def test_clean_shutdown_with_subscribers_attached(spawn):
     log = ex.stderr()
     for bad in ("Sanitizer", "runtime error", " error ", " warn "):
         assert bad not in log, log
+
+
+def test_head_answers_what_get_would_without_subscribing(spawn):
+    _, ex = start(spawn, "--log.level", "debug")  # subscribers joining are logged
+    sse = SSE(ex.port)
+    try:
+        sse.event()
+        get_headers = dict(sse.headers)
+    finally:
+        sse.close()
+    wait_until(lambda: subscribers(ex) == (0, 0), what="the SSE subscriber gone")
+    for _ in range(3):
+        status, hdrs, body = ex.get("/api/streams/events", method="HEAD")
+        assert status == 200 and body == b""
+        for h in ("content-type", "cache-control", "x-accel-buffering", "x-content-type-options"):
+            assert hdrs[h] == get_headers[h], h
+        # no body follows: the answer is not chunked (the connection ends it)
+        assert "transfer-encoding" not in hdrs and "content-length" not in hdrs
+    # a raw HEAD on a keep-alive connection: nothing after the head, then the end
+    s = socket.create_connection(("127.0.0.1", ex.port), timeout=10)
+    s.sendall(b"HEAD /api/streams/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    raw = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        raw += chunk
+    s.close()
+    head, sep, rest = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and sep and rest == b"", raw
+    # nobody subscribed, at any time: only the GET above joined
+    assert ex.stderr().count("live: sse subscriber joined") == 1
+    assert subscribers(ex) == (0, 0)
+    # /ws: HEAD is never an upgrade; it gets what a GET without a handshake gets
+    plain = ex.get("/api/streams/ws")
+    head_ws = ex.get("/api/streams/ws", method="HEAD")
+    assert plain[0] == head_ws[0] == 426 and head_ws[2] == b""
+    for h in ("upgrade", "content-type", "content-length"):
+        assert head_ws[1][h] == plain[1][h], h
+    raw_ws = RawWS(ex.port)
+    status, hdrs = raw_ws.handshake(method="HEAD")  # with every handshake header
+    assert status == 426 and hdrs["upgrade"] == "websocket"
+    raw_ws.close()
+    assert "live: websocket subscriber joined" not in ex.stderr()
+
+
+def test_http10_handshake_gets_400(spawn):
+    """RFC 6455 4.1: the handshake is HTTP/1.1 (or higher). libmicrohttpd refuses a 101 on
+    HTTP/1.0 and would close the connection without a word; the exporter answers 400 (not
+    426: what an HTTP/1.0 client lacks is HTTP/1.1, not the websocket protocol)."""
+    _, ex = start(spawn)
+    ws = RawWS(ex.port)
+    status, hdrs = ws.handshake(version="HTTP/1.0")
+    assert status == 400
+    assert hdrs["content-type"] == "application/json"
+    body = json.loads(ws.body(int(hdrs["content-length"])))
+    assert body == {"error": "a WebSocket handshake needs HTTP/1.1"}
+    ws.close()
+    assert subscribers(ex) == (0, 0)
+    ws = RawWS(ex.port)  # the same handshake on HTTP/1.1 is fine
+    assert ws.handshake()[0] == 101
+    ws.close()
+
+
+def test_client_text_must_be_utf8(spawn):
+    """RFC 6455 8.1: a text message that is not valid UTF-8 fails the connection with 1007,
+    also when the bad byte sits in a later fragment or a code point is cut off at the end;
+    valid text whose code points span fragments is fine."""
+    _, ex = start(spawn)
+
+    async def send_frames(frames):
+        async with websockets.connect("ws://127.0.0.1:%d/api/streams/ws" % ex.port,
+                                      compression=None, max_size=None) as ws:
+            await asyncio.wait_for(ws.recv(), 10)  # the current snapshot
+            for fin, opcode, data in frames:
+                await ws.write_frame(fin, opcode, data)
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            except websockets.ConnectionClosed:
+                pass
+            return ws.close_code, ws.close_reason
+
+    bad = [
+        ("one invalid byte", [(True, 0x1, b"caf\xc3")]),
+        ("not UTF-8 at all", [(True, 0x1, b"\xff\xfe")]),
+        ("a surrogate", [(True, 0x1, b"\xed\xa0\x80")]),
+        ("an overlong slash", [(True, 0x1, b"\xc0\xaf")]),
+        ("bad continuation in the next fragment",
+         [(False, 0x1, b"ok \xe2\x82"), (True, 0x0, b"A")]),
+        ("code point cut at the end of the message",
+         [(False, 0x1, b"ok"), (True, 0x0, b"\xf0\x9f\x98")]),
+    ]
+    for what, frames in bad:
+        code, reason = asyncio.run(send_frames(frames))
+        assert code == 1007, "%s: close %s %r" % (what, code, reason)
+        assert reason == "text message is not UTF-8", reason
+    # valid: "é" and "😀" cut between fragments, then the client closes normally
+    async def valid():
+        async with websockets.connect("ws://127.0.0.1:%d/api/streams/ws" % ex.port,
+                                      compression=None, max_size=None) as ws:
+            await asyncio.wait_for(ws.recv(), 10)
+            await ws.write_frame(False, 0x1, b"caf\xc3")
+            await ws.write_frame(False, 0x0, b"\xa9 \xf0\x9f")
+            await ws.write_frame(True, 0x0, b"\x98\x80")
+            await ws.send("plain text")
+            pong = await ws.ping(b"still there?")
+            await asyncio.wait_for(pong, 10)  # answered: the connection lives on
+        return ws.close_code
+    assert asyncio.run(valid()) == 1000
+    wait_until(lambda: subscribers(ex) == (0, 0), what="every subscriber gone")
+
+
+def test_unanswered_ping_closes_with_1008(spawn):
+    """The server pings a WebSocket subscriber it has sent nothing to for 15 s; a client that
+    keeps reading but never answers is closed with 1008 once the stall timeout passes."""
+    mx, ex = start(spawn, "--web.subscriber-stall-timeout", "2s")
+    ws = RawWS(ex.port, timeout=40)
+    assert ws.handshake()[0] == 101
+    assert ws.frame()[0] == 0x1
+    mx.fault(target="paths", kind="status", status=500)  # no more pushes: the feed idles
+    wait_until(lambda: ex.metrics().get("mediamtx_up") == "0", what="the poll failing")
+    t0 = time.monotonic()
+    while True:  # what was queued before the fault, then the keep-alive ping
+        op, payload = ws.frame()
+        if op == 0x9:
+            break
+        assert op == 0x1 and time.monotonic() - t0 < 5, "unexpected frame %d" % op
+    ping_at = time.monotonic()
+    code, reason = ws.close_code()  # no pong sent
+    assert (code, reason) == (1008, "no pong within the stall timeout")
+    assert 1.5 < time.monotonic() - ping_at < 10
+    ws.close()
+    wait_until(lambda: subscribers(ex) == (0, 0), what="the subscriber gone")
+
+
+class IdReader:
+    """A raw SSE subscriber that only notes the ids of the events it receives (cheap
+    enough to keep up with megabytes per second), reading at most `rate` bytes per second
+    when given one."""
+
+    def __init__(self, port, rcvbuf=None):
+        self.sock = socket.socket()
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(30)
+        self.sock.connect(("127.0.0.1", port))
+        self.sock.sendall(b"GET /api/streams/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.tail = b""
+        self.ids = []
+
+    def read(self, n):
+        """Read once (up to n bytes); the ids completed by it. EOFError when closed."""
+        chunk = self.sock.recv(n)
+        if not chunk:
+            raise EOFError("the feed ended after ids %r" % self.ids)
+        data = self.tail + chunk
+        new = []
+        pos = 0
+        while True:
+            i = data.find(b"\nid: ", pos)
+            j = data.find(b"\n", i + 5) if i >= 0 else -1
+            if j < 0:
+                break
+            new.append(int(data[i + 5:j]))
+            pos = j
+        self.tail = data[max(pos, len(data) - 32):]  # enough to hold a cut "\nid: N\n"
+        self.ids += new
+        return new
+
+    def close(self):
+        self.sock.close()
+
+
+def test_slow_reader_skips_snapshots_fast_reader_gets_all(spawn):
+    """Each subscriber keeps only the newest snapshot pending. A subscriber that reads, but
+    slower than snapshots come, receives ids that jump (the ones it could not take in time
+    are skipped, not queued) and stays a bounded number of snapshots behind, so the exporter
+    holds a bounded amount for it; meanwhile a subscriber that keeps up receives every id.
+    A pending queue instead of the slot would show as consecutive ids, a lag that grows by
+    two snapshots out of three, and memory that grows with it."""
+    mx, ex = start(spawn, "--mediamtx.timeout", "0.9s",
+                   standin=("--scenario", "empty", "--generate", "2500"), poll="1s")
+    size = len(ex.get("/api/streams/latest")[2])
+    assert size > 500_000, size
+    fast = IdReader(ex.port)
+    slow = IdReader(ex.port, rcvbuf=65536)
+    stop, failed = threading.Event(), []
+
+    def read_fast():
+        try:
+            while not stop.is_set():
+                fast.read(1 << 20)
+        except Exception as e:  # noqa: BLE001 - reported below
+            if not stop.is_set():
+                failed.append(e)
+
+    reader = threading.Thread(target=read_fast, daemon=True)
+    reader.start()
+    lags, rss = [], []  # per slow event after the first skip
+    t0 = time.monotonic()
+    first_skip = None
+    try:
+        # The socket buffers on both sides take the first few snapshots whole; once they
+        # are full, skipping starts. Then eight more events.
+        while first_skip is None or len(slow.ids) < first_skip + 8:
+            assert time.monotonic() - t0 < 150, "the slow subscriber got only %r" % slow.ids
+            # the socket buffers hold some six snapshots: by twenty, skipping must have begun
+            assert first_skip is not None or len(slow.ids) < 20, "nothing skipped: %r" % slow.ids
+            tick = time.monotonic()
+            for sid in slow.read(16384):
+                if first_skip is None and len(slow.ids) >= 2 and slow.ids[-1] - slow.ids[-2] > 1:
+                    first_skip = len(slow.ids) - 1
+                if first_skip is not None:
+                    lags.append(fast.ids[-1] - sid)
+                    rss.append(vm_rss_kib(ex.proc.pid))
+            # a third of the rate the feed really has (a slow build polls slower)
+            elapsed = time.monotonic() - t0
+            rate = size * max(len(fast.ids) / elapsed if elapsed > 1 else 1.0, 0.1) / 3
+            time.sleep(max(0.0, 16384 / rate - (time.monotonic() - tick)))
+    finally:
+        stop.set()
+        slow.close()
+        reader.join(timeout=30)
+        fast.close()
+    assert not failed, failed
+    ids = fast.ids
+    assert len(ids) >= 20 and ids == list(range(ids[0], ids[0] + len(ids))), ids
+    assert slow.ids == sorted(set(slow.ids)), slow.ids
+    after = slow.ids[first_skip - 1:]
+    gaps = [b - a for a, b in zip(after, after[1:])]
+    assert sum(g > 1 for g in gaps) >= len(gaps) // 2, "too few skips: %r" % slow.ids
+    # Bounded: how far behind the slow subscriber reads is set by what the socket buffers
+    # hold (several megabytes here, read at a third of the rate: some fifteen snapshots)
+    # plus the one being written and the one pending, and stays so. A queue would fall two
+    # snapshots further behind with every event taken: 16 more over these eight.
+    drift = sum(lags[-3:]) / 3 - sum(lags[:3]) / 3
+    assert drift <= 4, (slow.ids, lags)
+    growth = max(rss) - rss[0]
+    assert growth < 8 * size // 1024, "RSS grew by %d KiB: %r" % (growth, rss)
+
+
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
