@@ -2,19 +2,25 @@
 loads the page from a running exporter fed by the stand-in; the test drives it over the
 DevTools protocol (python3-websockets), reads the live DOM and asserts that the table shows
 the stand-in's streams and follows their changes, that the ingest bitrate is computed, that
-the page falls back to SSE when WebSocket fails and shows when MediaMTX is down. Screenshots
-go to tests/artifacts/ (desktop and phone widths)."""
+the page falls back to SSE when WebSocket fails, shows when MediaMTX is down and when the data
+is stale, reconnects by itself when the feed drops (both transports), does not time the first
+snapshot after an SSE reconnection, and makes no request outside the exporter (every request
+recorded through the DevTools Network domain). Screenshots go to tests/artifacts/ (desktop and
+phone widths, down and stale)."""
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import urllib.request
 
+import pytest
 import websockets
 
 from harness import SOURCE_DIR, Exporter, Standin, free_port, wait_until
@@ -61,11 +67,13 @@ class Chromium:
 
 
 class CDP:
-    """The DevTools protocol over one WebSocket: commands by id, events ignored."""
+    """The DevTools protocol over one WebSocket: commands by id; events are kept in
+    `events` (method, params) as they arrive before the answers."""
 
     def __init__(self, ws):
         self.ws = ws
         self.ids = itertools.count(1)
+        self.events = []
 
     async def call(self, method, **params):
         i = next(self.ids)
@@ -76,6 +84,18 @@ class CDP:
                 if "error" in msg:
                     raise AssertionError("%s: %s" % (method, msg["error"]))
                 return msg["result"]
+            if "method" in msg:
+                self.events.append((msg["method"], msg.get("params", {})))
+
+    def requested_urls(self):
+        """Every URL the page asked for so far (Network domain): requests, WebSockets."""
+        urls = []
+        for method, params in self.events:
+            if method == "Network.requestWillBeSent":
+                urls.append(params["request"]["url"])
+            elif method == "Network.webSocketCreated":
+                urls.append(params["url"])
+        return urls
 
     async def eval(self, expr):
         r = await self.call("Runtime.evaluate", expression=expr, returnByValue=True)
@@ -109,12 +129,33 @@ def latest_names(ex):
     return [s["name"] for s in json.loads(ex.get("/api/streams/latest")[2])]
 
 
+def exporter_args(mx):
+    return ["--mediamtx.api-url", mx.url, "--redis.url", "none", "--output.json", "",
+            "--poll.interval", "0.5"]
+
+
 def start(spawn):
     mx = spawn(Standin, "--scenario", "demo")
-    ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--redis.url", "none",
-                          "--output.json", "", "--poll.interval", "0.5"])
+    ex = spawn(Exporter, exporter_args(mx))
     wait_until(lambda: ex.get("/readyz")[0] == 200, what="the exporter ready")
     return mx, ex
+
+
+@contextlib.asynccontextmanager
+async def open_page(browser, url, init_script=None):
+    """A DevTools session (CDP) on the browser's page, navigated to url."""
+    async with websockets.connect(browser.ws_url, max_size=None) as ws:
+        cdp = CDP(ws)
+        await cdp.call("Page.enable")
+        await cdp.call("Runtime.enable")
+        if init_script:
+            await cdp.call("Page.addScriptToEvaluateOnNewDocument", source=init_script)
+        await cdp.call("Page.navigate", url=url)
+        yield cdp
+
+
+# Makes the page use Server-Sent Events from the start (no WebSocket in this window).
+NO_WEBSOCKET = "window.WebSocket = undefined;"
 
 
 def test_status_page_follows_the_streams(spawn):
@@ -127,6 +168,7 @@ def test_status_page_follows_the_streams(spawn):
             cdp = CDP(ws)
             await cdp.call("Page.enable")
             await cdp.call("Runtime.enable")
+            await cdp.call("Network.enable")  # every request the page makes, recorded
             await cdp.call("Page.navigate", url=url)
             want = latest_names(ex)
             assert "testpattern-sport" in want
@@ -175,9 +217,18 @@ def test_status_page_follows_the_streams(spawn):
             await cdp.screenshot("status-page-down.png")
             mx.clear_faults()
             await cdp.until("document.body.dataset.state", lambda v: v == "live", timeout=20)
-            return shot
-    shot = asyncio.run(run())
+            # no request outside the exporter, in all that: everything went to its origin
+            # (the page, /readyz, the feed); only data: URLs (the empty icon) are allowed
+            urls = cdp.requested_urls()
+            return shot, urls
+    shot, urls = asyncio.run(run())
     assert os.path.getsize(shot) > 10000
+    origin = "127.0.0.1:%d" % ex.port
+    assert "http://%s/" % origin in urls and "ws://%s/api/streams/ws" % origin in urls, urls
+    assert any(u.startswith("http://%s/readyz" % origin) for u in urls), urls
+    outside = [u for u in urls if not u.startswith(("http://%s/" % origin, "ws://%s/" % origin,
+                                                    "data:"))]
+    assert not outside, "requests outside the exporter: %r" % outside
 
 
 def test_status_page_falls_back_to_sse(spawn):
@@ -211,4 +262,150 @@ def test_status_page_falls_back_to_sse(spawn):
             await cdp.until("document.body.dataset.state", lambda v: v == "live")
             wait_until(lambda: ex.metrics()['mediamtx_exporter_subscribers{feed="sse"}'] == "1",
                        what="the page counted as an SSE subscriber")
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("transport", ["websocket", "sse"])
+def test_status_page_reconnects_by_itself(spawn, transport):
+    """The exporter goes away (the feed drops) and comes back on the same port: the page
+    says it is reconnecting, reconnects by itself — its own backoff for WebSocket,
+    EventSource's retry for SSE — and the table recovers, with what changed meanwhile."""
+    mx, ex = start(spawn)
+    port = ex.port
+    browser = spawn(Chromium)
+
+    async def run():
+        async with open_page(browser, "http://127.0.0.1:%d/" % port,
+                             NO_WEBSOCKET if transport == "sse" else None) as cdp:
+            await cdp.until("document.body.dataset.transport", lambda v: v == transport,
+                            timeout=20)
+            want = latest_names(ex)
+            await cdp.until(ROWS, lambda v: v and json.loads(v) == want, what="the streams")
+            assert ex.stop() == 0  # SIGTERM: the feed ends (close 1001 / end of stream)
+            await cdp.until("document.body.dataset.transport", lambda v: v == "reconnecting",
+                            timeout=20)
+            # meanwhile MediaMTX changes; the page still shows the last data
+            mx.control("POST", "/paths", {"name": "aa-while-away", "source": {"type": "rtmpConn"}})
+            assert json.loads(await cdp.eval(ROWS)) == want
+            back = spawn(Exporter, exporter_args(mx), port=port)
+            wait_until(lambda: back.get("/readyz")[0] == 200, what="the exporter back")
+            await cdp.until("document.body.dataset.transport", lambda v: v == transport,
+                            timeout=40, what="the page reconnected")
+            await cdp.until(ROWS, lambda v: "aa-while-away" in json.loads(v),
+                            what="the table recovered")
+            assert json.loads(await cdp.eval(ROWS)) == latest_names(back)
+            await cdp.until("document.body.dataset.state", lambda v: v == "live", timeout=20)
+            return back
+    back = asyncio.run(run())
+    sub = 'mediamtx_exporter_subscribers{feed="%s"}' % transport
+    wait_until(lambda: back.metrics()[sub] == "1", what="the page subscribed again")
+
+
+def test_status_page_stale_and_down(spawn):
+    """stale: no new snapshot for three intervals while nothing says MediaMTX is down (here
+    the exporter is frozen: the feed and /readyz both go silent) — the page keeps the table,
+    dims it and says how old it is. down: MediaMTX paused, so polls time out and /readyz
+    says so — the page shows the reason. Each recovers by itself."""
+    mx, ex = start(spawn)
+    browser = spawn(Chromium)
+
+    async def run():
+        async with open_page(browser, "http://127.0.0.1:%d/" % ex.port) as cdp:
+            want = latest_names(ex)
+            await cdp.until(ROWS, lambda v: v and json.loads(v) == want, what="the streams")
+            await cdp.until("document.body.dataset.state", lambda v: v == "live")
+            os.kill(ex.proc.pid, signal.SIGSTOP)
+            try:
+                await cdp.until("document.body.dataset.state", lambda v: v == "stale",
+                                timeout=30)
+                banner = await cdp.eval("document.getElementById('banner').textContent")
+                assert banner.startswith("No new data for ") and "last snapshot" in banner, banner
+                assert await cdp.eval("document.getElementById('main').classList"
+                                      ".contains('stale')")
+                assert json.loads(await cdp.eval(ROWS)) == want  # the last data stays
+                await cdp.screenshot("status-page-stale.png")
+            finally:
+                os.kill(ex.proc.pid, signal.SIGCONT)
+            await cdp.until("document.body.dataset.state", lambda v: v == "live", timeout=30)
+            assert await cdp.eval("document.getElementById('banner').textContent") == ""
+
+            os.kill(mx.proc.pid, signal.SIGSTOP)  # MediaMTX stops answering
+            try:
+                await cdp.until("document.body.dataset.state", lambda v: v == "down",
+                                timeout=30)
+                banner = await cdp.eval("document.getElementById('banner').textContent")
+                assert "MediaMTX down" in banner and "last error" in banner, banner
+            finally:
+                os.kill(mx.proc.pid, signal.SIGCONT)
+            await cdp.until("document.body.dataset.state", lambda v: v == "live", timeout=30)
+    asyncio.run(run())
+
+
+# An EventSource the test drives: the page gets it instead of the browser's, so that what it
+# receives, and when a reconnection happens, is the test's choice.
+FAKE_EVENTSOURCE = NO_WEBSOCKET + """
+(function () {
+  function FakeES(url) {
+    this.url = url; this.readyState = 0; this.listeners = {};
+    window.mxeES = this; window.mxeESCount = (window.mxeESCount || 0) + 1;
+  }
+  FakeES.prototype.addEventListener = function (t, f) {
+    (this.listeners[t] = this.listeners[t] || []).push(f);
+  };
+  FakeES.prototype.close = function () { this.readyState = 2; };
+  window.EventSource = FakeES;
+  window.mxeOpen = function () {
+    var es = window.mxeES; es.readyState = 1; if (es.onopen) es.onopen({});
+  };
+  window.mxeDrop = function () {  // the connection drops; EventSource will retry itself
+    var es = window.mxeES; es.readyState = 0; if (es.onerror) es.onerror({});
+  };
+  window.mxeSnap = function (id, bytes) {
+    var data = JSON.stringify([{name: "cam", sourceType: "rtmpConn", tracks: ["H264"],
+                                bytesReceived: bytes, readers: 0, rtt: null,
+                                recvRateMbps: null, linkCapacityMbps: null, ready: true,
+                                sourceId: "pub-1"}]);
+    window.mxeES.listeners.snapshot.forEach(function (f) {
+      f({data: data, lastEventId: String(id)});
+    });
+  };
+})();
+"""
+
+INGEST = "document.querySelector('tr[data-name=\"cam\"] td.ingest').textContent"
+
+
+def test_status_page_first_snapshot_after_sse_reconnect_is_not_timed(spawn):
+    """The first snapshot of a (re)connection was polled up to an interval before it
+    arrived, so its arrival time is no bitrate sample. EventSource reconnects by itself
+    (without the page's connect()); the page must treat the first snapshot after that as
+    untimed too. Here: one timed sample before the drop, the first snapshot after it must
+    not make a second (the ingest cell stays '–'), the next one does."""
+    _, ex = start(spawn)
+    browser = spawn(Chromium)
+
+    async def run():
+        async with open_page(browser, "http://127.0.0.1:%d/" % ex.port, FAKE_EVENTSOURCE) as cdp:
+            await cdp.until("!!window.mxeES", bool, what="the page's EventSource")
+            await cdp.eval("mxeOpen()")
+            assert await cdp.eval("document.body.dataset.transport") == "sse"
+            await cdp.eval("mxeSnap(1, 0)")  # first of the connection: untimed
+            await cdp.until(ROWS, lambda v: v and json.loads(v) == ["cam"])
+            assert await cdp.eval(INGEST) == "\u2013"
+            await asyncio.sleep(1)
+            await cdp.eval("mxeSnap(2, 125000)")  # timed: the first sample
+            assert await cdp.eval(INGEST) == "\u2013"  # one sample is no rate yet
+            await cdp.eval("mxeDrop()")
+            assert await cdp.eval("document.body.dataset.transport") == "reconnecting"
+            await cdp.eval("mxeOpen()")  # EventSource reconnected by itself
+            assert await cdp.eval("document.body.dataset.transport") == "sse"
+            assert await cdp.eval("window.mxeESCount") == 1  # not the page's own reconnect
+            await asyncio.sleep(1)
+            await cdp.eval("mxeSnap(3, 250000)")  # first after the reconnection: untimed
+            assert await cdp.eval(INGEST) == "\u2013", "the first snapshot after a " \
+                "reconnection was used as a timed sample: %s" % await cdp.eval(INGEST)
+            await asyncio.sleep(1)
+            await cdp.eval("mxeSnap(4, 375000)")  # timed: a rate from samples 2 and 4
+            text = await cdp.eval(INGEST)
+            assert text.endswith("bit/s"), text
     asyncio.run(run())
