@@ -35,25 +35,33 @@ static int grow(mxe_json *j, int want)
     return 0;
 }
 
-static bool is_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-/* One linear pass before jsmn, for what jsmn does not do:
- *  - bound the nesting depth (jsmn closes a container by walking up through the closed
- *    ones below it, which is quadratic for pathological nesting; MediaMTX nests ~6 deep);
- *  - reject empty elements and trailing commas ([1,,2], {"a":1,}), which jsmn accepts;
- *  - count an upper bound of the tokens (every token but the root follows one of [ { , :
- *    outside a string), so the token array is sized once.
- * It runs over every byte of every answer, so it is kept cheap: a byte class table, and
- * strings (most of the bytes) skipped with memchr. */
-enum { C_OTHER = 0, C_SPACE, C_QUOTE, C_OPEN, C_CLOSE, C_COMMA, C_COLON };
+/* One linear pass before jsmn that validates the whole grammar but for the inside of
+ * strings (jsmn checks escapes), because jsmn's strict mode still accepts empty
+ * elements, trailing commas and keys without values ([1,,2], {"a":1,}, {"a"}), and
+ * would take quadratic time to close pathologically nested containers. On the way it
+ *  - bounds the nesting depth (MediaMTX nests about six levels);
+ *  - checks every primitive (true, false, null or a JSON number), so that readers can
+ *    tell a primitive's type from its first byte;
+ *  - counts the tokens exactly, so the token array is sized once.
+ * It runs over every byte of every answer, so it is kept cheap: a byte class table,
+ * strings (most of the bytes) skipped with memchr, and the expectations as a small
+ * state machine with one bit per open container. */
+enum {
+    C_OTHER = 0,
+    C_SPACE,
+    C_QUOTE,
+    C_OPEN_OBJ,
+    C_OPEN_ARR,
+    C_CLOSE_OBJ,
+    C_CLOSE_ARR,
+    C_COMMA,
+    C_COLON
+};
 
 static const unsigned char byte_class[256] = {
-    [' '] = C_SPACE, ['\t'] = C_SPACE, ['\n'] = C_SPACE, ['\r'] = C_SPACE,
-    ['"'] = C_QUOTE, ['{'] = C_OPEN,   ['['] = C_OPEN,   ['}'] = C_CLOSE,
-    [']'] = C_CLOSE, [','] = C_COMMA,  [':'] = C_COLON,
+    [' '] = C_SPACE,     ['\t'] = C_SPACE,   ['\n'] = C_SPACE,   ['\r'] = C_SPACE,
+    ['"'] = C_QUOTE,     ['{'] = C_OPEN_OBJ, ['['] = C_OPEN_ARR, ['}'] = C_CLOSE_OBJ,
+    [']'] = C_CLOSE_ARR, [','] = C_COMMA,    [':'] = C_COLON,
 };
 
 /* Index of the quote that closes the string whose opening quote is at `open`, or n. A
@@ -74,53 +82,173 @@ static size_t string_end(const char *s, size_t n, size_t open)
     }
 }
 
-static int prescan(const char *s, size_t n, int *tokens, char *err, size_t errlen)
+/* End of the JSON number starting at s[i] (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?),
+ * or 0 when there is none. */
+static size_t number_end(const char *s, size_t n, size_t i)
 {
-    int depth = 0, need = 1;
-    char prev = 0; /* 'v' after a value, else the last structural byte outside strings */
+    if (i < n && s[i] == '-')
+        i++;
+    if (i >= n)
+        return 0;
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    } else {
+        return 0;
+    }
+    if (i < n && s[i] == '.') {
+        size_t d = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return 0;
+    }
+    return i;
+}
+
+/* End of the primitive (true, false, null or a number) starting at s[i], or 0. */
+static size_t primitive_end(const char *s, size_t n, size_t i)
+{
+    switch (s[i]) {
+    case 't':
+        return n - i >= 4 && memcmp(s + i, "true", 4) == 0 ? i + 4 : 0;
+    case 'f':
+        return n - i >= 5 && memcmp(s + i, "false", 5) == 0 ? i + 5 : 0;
+    case 'n':
+        return n - i >= 4 && memcmp(s + i, "null", 4) == 0 ? i + 4 : 0;
+    default:
+        return number_end(s, n, i);
+    }
+}
+
+/* What the validator expects next. */
+enum {
+    X_ROOT,           /* the root: an object or an array */
+    X_VALUE,          /* after ':' or after ',' in an array */
+    X_VALUE_OR_CLOSE, /* after '[' */
+    X_KEY,            /* after ',' in an object */
+    X_KEY_OR_CLOSE,   /* after '{' */
+    X_COLON,          /* after a key */
+    X_NEXT,           /* after a value inside a container: ',' or its closing bracket */
+    X_END,            /* after the root: only white space */
+};
+
+static int validate(const char *s, size_t n, int *tokens, char *err, size_t errlen)
+{
+    uint64_t objects = 0; /* bit d set: the container at depth d+1 is an object */
+    int depth = 0, count = 0, x = X_ROOT;
     for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        unsigned cls = byte_class[(unsigned char)c];
+        unsigned cls = byte_class[(unsigned char)s[i]];
         if (cls == C_SPACE)
             continue;
-        bool value_start = cls == C_QUOTE || cls == C_OPEN || cls == C_OTHER;
-        bool bad = (value_start && prev == 'v') || /* [1 2]: a missing comma */
-                   ((cls == C_COMMA || cls == C_CLOSE) && (prev == ',' || prev == ':')) ||
-                   (cls == C_COMMA && (prev == '[' || prev == '{' || prev == 0));
-        if (bad) {
-            snprintf(err, errlen, "invalid JSON at byte %zu", i);
-            return -1;
-        }
-        switch (cls) {
-        case C_QUOTE:
-            i = string_end(s, n, i);
-            prev = 'v';
-            break;
-        case C_OPEN:
-            if (++depth > MXE_JSON_MAX_DEPTH) {
-                snprintf(err, errlen, "JSON nested deeper than %d levels", MXE_JSON_MAX_DEPTH);
+        switch (x) {
+        case X_ROOT:
+        case X_VALUE:
+        case X_VALUE_OR_CLOSE:
+            if (cls == C_CLOSE_ARR && x == X_VALUE_OR_CLOSE)
+                break; /* closed below */
+            if (x == X_ROOT && cls != C_OPEN_OBJ && cls != C_OPEN_ARR) {
+                if (cls != C_QUOTE && (!s[i] || !strchr("-0123456789tfn", s[i])))
+                    goto invalid; /* not JSON at all, e.g. an HTML error page */
+                snprintf(err, errlen, "JSON root is not an object or array");
                 return -1;
             }
-            need++;
-            prev = c;
-            break;
-        case C_CLOSE:
-            depth--;
-            prev = 'v';
-            break;
-        case C_COMMA:
-        case C_COLON:
-            need++;
-            prev = c;
-            break;
-        default: /* a primitive: consume it whole */
-            while (i + 1 < n && byte_class[(unsigned char)s[i + 1]] == C_OTHER)
-                i++;
-            prev = 'v';
+            count++;
+            if (cls == C_OPEN_OBJ || cls == C_OPEN_ARR) {
+                if (depth == MXE_JSON_MAX_DEPTH) {
+                    snprintf(err, errlen, "JSON nested deeper than %d levels", MXE_JSON_MAX_DEPTH);
+                    return -1;
+                }
+                objects = (objects & ~(1ull << depth)) | ((uint64_t)(cls == C_OPEN_OBJ) << depth);
+                depth++;
+                x = cls == C_OPEN_OBJ ? X_KEY_OR_CLOSE : X_VALUE_OR_CLOSE;
+                continue;
+            }
+            if (cls == C_QUOTE) {
+                i = string_end(s, n, i);
+                if (i == n)
+                    goto truncated;
+            } else if (cls == C_OTHER) {
+                /* The primitive must end where its bytes do: "truex", "01", "1.5x" fail. */
+                size_t end = primitive_end(s, n, i);
+                if (!end || (end < n && byte_class[(unsigned char)s[end]] == C_OTHER)) {
+                    size_t to = i;
+                    while (to < n && byte_class[(unsigned char)s[to]] == C_OTHER)
+                        to++;
+                    if (to == n)
+                        goto truncated; /* "tru", "1e" at the very end */
+                    snprintf(err, errlen, "invalid JSON value at byte %zu", i);
+                    return -1;
+                }
+                i = end - 1;
+            } else {
+                goto invalid;
+            }
+            x = X_NEXT;
+            continue;
+        case X_KEY:
+        case X_KEY_OR_CLOSE:
+            if (cls == C_QUOTE) {
+                count++;
+                i = string_end(s, n, i);
+                if (i == n)
+                    goto truncated;
+                x = X_COLON;
+                continue;
+            }
+            if (cls == C_CLOSE_OBJ && x == X_KEY_OR_CLOSE)
+                break;
+            goto invalid;
+        case X_COLON:
+            if (cls != C_COLON)
+                goto invalid;
+            x = X_VALUE;
+            continue;
+        case X_NEXT:
+            if (cls == C_COMMA) {
+                x = (objects >> (depth - 1)) & 1 ? X_KEY : X_VALUE;
+                continue;
+            }
+            if (cls == C_CLOSE_OBJ || cls == C_CLOSE_ARR)
+                break;
+            goto invalid;
+        default: /* X_END */
+            snprintf(err, errlen, "trailing bytes after JSON at byte %zu", i);
+            return -1;
         }
+        /* A closing bracket where one may stand: it must match the open container. */
+        if ((cls == C_CLOSE_OBJ) != (((objects >> (depth - 1)) & 1) == 1))
+            goto invalid;
+        depth--;
+        x = depth ? X_NEXT : X_END;
+        continue;
+    invalid:
+        snprintf(err, errlen, "invalid JSON at byte %zu", i);
+        return -1;
     }
-    *tokens = need;
-    return 0;
+    if (x == X_END) {
+        *tokens = count;
+        return 0;
+    }
+    if (x == X_ROOT) {
+        snprintf(err, errlen, n ? "no JSON value in body" : "empty body");
+        return -1;
+    }
+truncated:
+    snprintf(err, errlen, "truncated JSON (%zu bytes)", n);
+    return -1;
 }
 
 int mxe_json_parse(mxe_json *j, const char *text, size_t len, char *err, size_t errlen)
@@ -133,53 +261,19 @@ int mxe_json_parse(mxe_json *j, const char *text, size_t len, char *err, size_t 
         return -1;
     }
     int need;
-    if (prescan(text, len, &need, err, errlen) != 0)
+    if (validate(text, len, &need, err, errlen) != 0)
         return -1;
     if (need > j->cap && grow(j, need) != 0) {
         snprintf(err, errlen, "out of memory for %d JSON tokens", need);
         return -1;
     }
+    /* The grammar is known to be right: what jsmn can still refuse is a bad escape. */
     jsmn_parser p;
     jsmn_init(&p);
     int n = jsmn_parse(&p, text, len, TOK(j), (unsigned)j->cap);
-    if (n < 0) {
-        const char *why = n == JSMN_ERROR_PART ? "truncated JSON" : "invalid JSON";
-        if (n == JSMN_ERROR_NOMEM)
-            why = "too many JSON tokens";
-        snprintf(err, errlen, "%s at byte %u of %zu", why, p.pos, len);
+    if (n != need) {
+        snprintf(err, errlen, "invalid JSON at byte %u of %zu", p.pos, len);
         return -1;
-    }
-    if (n == 0) {
-        snprintf(err, errlen, len ? "no JSON value in body" : "empty body");
-        return -1;
-    }
-    jsmntok_t *root = &TOK(j)[0];
-    if (root->type != JSMN_OBJECT && root->type != JSMN_ARRAY) {
-        snprintf(err, errlen, "JSON root is not an object or array");
-        return -1;
-    }
-    for (size_t i = (size_t)root->end; i < len; i++) {
-        if (!is_space(text[i])) {
-            snprintf(err, errlen, "trailing bytes after JSON at byte %zu", i);
-            return -1;
-        }
-    }
-    /* Strict mode lets an object key go without a value ({"a"}): every key must own
-     * exactly one value. */
-    j->count = n;
-    for (int i = 0; i < n; i++) {
-        jsmntok_t *t = &TOK(j)[i];
-        if (t->type == JSMN_PRIMITIVE && mxe_json_type_of(j, i) == MXE_JSON_INVALID) {
-            snprintf(err, errlen, "invalid JSON value at byte %d", t->start);
-            j->count = 0;
-            return -1;
-        }
-        if (t->parent >= 0 && TOK(j)[t->parent].type == JSMN_OBJECT &&
-            (t->type != JSMN_STRING || t->size != 1)) {
-            snprintf(err, errlen, "invalid JSON object at byte %d", t->start);
-            j->count = 0;
-            return -1;
-        }
     }
     j->count = n;
     return 0;
@@ -199,42 +293,6 @@ static bool lit_is(const mxe_json *j, const jsmntok_t *t, const char *lit, size_
     return (size_t)(t->end - t->start) == n && memcmp(j->text + t->start, lit, n) == 0;
 }
 
-/* JSON number grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-static bool is_json_number(const char *s, size_t n)
-{
-    size_t i = 0;
-    if (i < n && s[i] == '-')
-        i++;
-    if (i >= n)
-        return false;
-    if (s[i] == '0') {
-        i++;
-    } else if (s[i] >= '1' && s[i] <= '9') {
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    } else {
-        return false;
-    }
-    if (i < n && s[i] == '.') {
-        size_t d = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
-            return false;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t d = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
-            return false;
-    }
-    return i == n;
-}
-
 mxe_json_type mxe_json_type_of(const mxe_json *j, int t)
 {
     if (t < 0 || t >= j->count)
@@ -247,16 +305,17 @@ mxe_json_type mxe_json_type_of(const mxe_json *j, int t)
         return MXE_JSON_ARRAY;
     case JSMN_STRING:
         return MXE_JSON_STRING;
-    case JSMN_PRIMITIVE:
-        if (lit_is(j, k, "true", 4))
+    case JSMN_PRIMITIVE: /* validate() checked every primitive: the first byte tells */
+        switch (j->text[k->start]) {
+        case 't':
             return MXE_JSON_TRUE;
-        if (lit_is(j, k, "false", 5))
+        case 'f':
             return MXE_JSON_FALSE;
-        if (lit_is(j, k, "null", 4))
+        case 'n':
             return MXE_JSON_NULL;
-        if (is_json_number(j->text + k->start, (size_t)(k->end - k->start)))
+        default:
             return MXE_JSON_NUMBER;
-        return MXE_JSON_INVALID;
+        }
     default:
         return MXE_JSON_INVALID;
     }
@@ -311,27 +370,37 @@ int mxe_json_fields(const mxe_json *j, int obj, const char *const *keys, int nke
         vals[i] = -1;
     if (mxe_json_type_of(j, obj) != MXE_JSON_OBJECT)
         return -1;
-    /* Objects have tens of keys and we look for a few: compare lengths first, and measure
-     * each wanted key once per object rather than once per key. */
-    size_t lens[32];
-    int nl = nkeys < 32 ? nkeys : 32;
-    for (int f = 0; f < nl; f++)
+    /* Objects have tens of keys (an SRT connection ~45) and we look for a few: chain the
+     * wanted keys by length once, so that each key of the object costs one table look-up
+     * and, rarely, a memcmp. Keys of 32 bytes or more go on the last chain. */
+    enum { LONG_KEYS = 32 };
+    signed char first[LONG_KEYS + 1], next[64];
+    size_t lens[64];
+    memset(first, -1, sizeof first);
+    if (nkeys > 64)
+        nkeys = 64;
+    for (int f = nkeys - 1; f >= 0; f--) {
         lens[f] = strlen(keys[f]);
-    int n = TOK(j)[obj].size;
+        size_t slot = lens[f] < LONG_KEYS ? lens[f] : LONG_KEYS;
+        next[f] = first[slot];
+        first[slot] = (signed char)f;
+    }
+    const jsmntok_t *tok = TOK(j);
+    int n = tok[obj].size;
     int k = obj + 1;
     for (int i = 0; i < n; i++) {
-        const jsmntok_t *key = &TOK(j)[k];
-        size_t klen = (size_t)(key->end - key->start);
-        const char *kt = j->text + key->start;
-        for (int f = 0; f < nkeys; f++) {
-            size_t fl = f < nl ? lens[f] : strlen(keys[f]);
-            if (fl == klen && (klen == 0 || kt[0] == keys[f][0]) &&
-                memcmp(kt, keys[f], klen) == 0) {
+        size_t klen = (size_t)(tok[k].end - tok[k].start);
+        const char *kt = j->text + tok[k].start;
+        for (int f = first[klen < LONG_KEYS ? klen : LONG_KEYS]; f >= 0; f = next[f]) {
+            if (lens[f] == klen && memcmp(kt, keys[f], klen) == 0) {
                 vals[f] = k + 1;
                 break;
             }
         }
-        k = mxe_json_skip(j, k + 1);
+        /* The value's subtree ends where the next key starts: skip it. */
+        k = tok[k + 1].type == JSMN_PRIMITIVE || tok[k + 1].type == JSMN_STRING
+                ? k + 2
+                : mxe_json_skip(j, k + 1);
     }
     return 0;
 }
@@ -355,12 +424,53 @@ int mxe_json_u64(const mxe_json *j, int t, uint64_t *out)
     return 0;
 }
 
+/* Clinger's fast path: a decimal with at most 15 significant digits and a power of ten
+ * up to 10^22 converts exactly with one multiplication or division, because both
+ * operands are exact doubles and IEEE rounds the result once. MediaMTX's numbers (Go's
+ * shortest form: 0.36, 1808.58, 120) nearly always qualify; the rest go to strtod. */
+static bool fast_decimal(const char *s, size_t n, double *out)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    size_t i = 0;
+    bool neg = s[0] == '-';
+    i += neg;
+    uint64_t m = 0;
+    int digits = 0, exp10 = 0;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        m = m * 10 + (uint64_t)(s[i] - '0');
+        digits += m != 0; /* leading zeros are not significant */
+        if (digits > 15)
+            return false;
+    }
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            m = m * 10 + (uint64_t)(s[i] - '0');
+            digits += m != 0;
+            exp10--;
+            if (digits > 15)
+                return false;
+        }
+    }
+    if (i != n) /* an exponent: rare, leave it to strtod */
+        return false;
+    double v = (double)m;
+    if (exp10 < -22)
+        return false;
+    v = exp10 < 0 ? v / pow10[-exp10] : v;
+    *out = neg ? -v : v;
+    return true;
+}
+
 int mxe_json_double(const mxe_json *j, int t, double *out)
 {
     if (mxe_json_type_of(j, t) != MXE_JSON_NUMBER)
         return -1;
     size_t n;
     const char *s = mxe_json_raw(j, t, &n);
+    if (fast_decimal(s, n, out))
+        return 0;
     char tmp[64];
     if (n >= sizeof tmp)
         return -1;

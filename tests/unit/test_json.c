@@ -15,11 +15,60 @@ static int parse(mxe_json *j, const char *s)
 START_TEST(test_rejects_invalid_documents)
 {
     static const char *bad[] = {
-        "",           "   ",         "{",           "{\"a\":1",     "[1,2",   "{\"a\"}",
-        "{\"a\":1}x", "{\"a\":1}{}", "\"str\"",     "42",           "true",   "{\"a\":1,}",
-        "{\"a\" 1}",  "[1 2]",       "{\"a\":01}x", "{\"a\":\"x\"", "[1,,2]", "[,1]",
-        "[1,]",       "{\"a\":tru}", "{\"a\":nul}", "[01]",         "[1.]",   "[-]",
-        "[\"\\q\"]",  "{,\"a\":1}",
+        "",
+        "   ",
+        "{",
+        "{\"a\":1",
+        "[1,2",
+        "{\"a\"}",
+        "{\"a\":1}x",
+        "{\"a\":1}{}",
+        "\"str\"",
+        "42",
+        "true",
+        "{\"a\":1,}",
+        "{\"a\" 1}",
+        "[1 2]",
+        "{\"a\":01}x",
+        "{\"a\":\"x\"",
+        "[1,,2]",
+        "[,1]",
+        "[1,]",
+        "{\"a\":tru}",
+        "{\"a\":nul}",
+        "[01]",
+        "[1.]",
+        "[-]",
+        "[\"\\q\"]",
+        "{,\"a\":1}",
+        /* mismatched or misplaced punctuation, and primitives that only look valid */
+        "{\"a\":1]",
+        "[1}",
+        "{\"a\":[}",
+        "{1:2}",
+        "{\"a\":1 \"b\":2}",
+        "[1:2]",
+        "{\"a\"::1}",
+        "[true false]",
+        "{\"a\":1,,\"b\":2}",
+        "[[]]]",
+        "{\"a\":-}",
+        "[1e]",
+        "[.5]",
+        "[+1]",
+        "[0x1]",
+        "{\"a\":truex}",
+        "[nulll]",
+        "[1.5.2]",
+        "[1,]]",
+        "{\"a\",1}",
+        "[\"a\":1]",
+        "{\"a\":1}}",
+        "[1]]",
+        "[-01]",
+        "[1e+]",
+        "{\"a\":{\"b\":1}",
+        "[\"a]",
     };
     mxe_json j = MXE_JSON_INIT;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -30,7 +79,14 @@ END_TEST
 
 START_TEST(test_accepts_valid_documents)
 {
-    static const char *good[] = {"{}", "[]", " {\"a\":[1,{\"b\":null}]} \n", "[true,false,null]"};
+    static const char *good[] = {
+        "{}",
+        "[]",
+        " {\"a\":[1,{\"b\":null}]} \n",
+        "[true,false,null]",
+        "[0,-0,1.5e+10,-2E-3,0.0,1e5,\"\\u00e9\\\"\",{\"\":[]},[[],{}]]",
+        "\t[ 1 , { \"a\" : \"x\\\\\" } ]\r\n",
+    };
     mxe_json j = MXE_JSON_INIT;
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         ck_assert_msg(parse(&j, good[i]) == 0, "rejected valid document: %s", good[i]);
@@ -147,6 +203,46 @@ START_TEST(test_fields_one_pass)
 }
 END_TEST
 
+/* Decimals read by the fast path equal strtod's result bit for bit, and the types of
+ * primitives are told right after validation. */
+START_TEST(test_doubles_exact)
+{
+    unsigned seed = 7;
+    mxe_json j = MXE_JSON_INIT;
+    for (int i = 0; i < 20000; i++) {
+        char num[64];
+        int digits = 1 + rand_r(&seed) % 18, point = rand_r(&seed) % (digits + 1);
+        size_t n = 0;
+        if (rand_r(&seed) % 4 == 0)
+            num[n++] = '-';
+        for (int d = 0; d < digits; d++) {
+            if (d == point && d > 0)
+                num[n++] = '.';
+            num[n++] =
+                (char)('0' + (d == 0 && point != 1 ? 1 + rand_r(&seed) % 9 : rand_r(&seed) % 10));
+        }
+        if (rand_r(&seed) % 8 == 0)
+            n += (size_t)snprintf(num + n, sizeof num - n, "e%d", rand_r(&seed) % 40 - 20);
+        num[n] = '\0';
+        char doc[80];
+        snprintf(doc, sizeof doc, "[%s]", num);
+        if (parse(&j, doc) != 0)
+            continue; /* e.g. "0" followed by digits: not JSON */
+        double got = 0, want = strtod(num, NULL);
+        ck_assert_int_eq(mxe_json_double(&j, 1, &got), 0);
+        ck_assert_msg(memcmp(&got, &want, sizeof got) == 0, "%s: %.17g, strtod %.17g", num, got,
+                      want);
+    }
+    ck_assert_int_eq(parse(&j, "[true,false,null,-1.5,\"t\",{},[]]"), 0);
+    static const mxe_json_type types[] = {MXE_JSON_TRUE,   MXE_JSON_FALSE,  MXE_JSON_NULL,
+                                          MXE_JSON_NUMBER, MXE_JSON_STRING, MXE_JSON_OBJECT,
+                                          MXE_JSON_ARRAY};
+    for (int t = 0; t < 7; t++)
+        ck_assert_int_eq(mxe_json_type_of(&j, t + 1), types[t]);
+    mxe_json_free(&j);
+}
+END_TEST
+
 START_TEST(test_deep_nesting_is_bounded)
 {
     /* 100,000 levels are refused up front (jsmn would take quadratic time); 64 pass. */
@@ -184,6 +280,7 @@ int main(void)
     tcase_add_test(tc, test_string_utf8_validated);
     tcase_add_test(tc, test_fields_one_pass);
     tcase_add_test(tc, test_deep_nesting_is_bounded);
+    tcase_add_test(tc, test_doubles_exact);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
