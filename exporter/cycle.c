@@ -69,8 +69,11 @@ static int render_variant(mxe_view *v, int variant, const mxe_streams *streams,
     mxe_buf *om = &v->metrics[MXE_FMT_OPENMETRICS][variant][MXE_ENC_IDENTITY];
     mxe_buf *prom_gz = &v->metrics[MXE_FMT_PROMETHEUS][variant][MXE_ENC_GZIP];
     mxe_buf *om_gz = &v->metrics[MXE_FMT_OPENMETRICS][variant][MXE_ENC_GZIP];
-    if (mxe_expo_render_pair(prom, om, streams, st, proc) != 0 ||
-        mxe_gzip(prom->data, prom->len, prom_gz) != 0 || mxe_gzip(om->data, om->len, om_gz) != 0)
+    /* The sample blocks are the same in both formats: compressed once for both. */
+    mxe_gzip_piece pieces[MXE_EXPO_MAX_PIECES];
+    size_t n;
+    if (mxe_expo_render_pair(prom, om, streams, st, proc, pieces, &n) != 0 ||
+        mxe_gzip_pair(prom->data, om->data, pieces, n, prom_gz, om_gz) != 0)
         return -1;
     return 0;
 }

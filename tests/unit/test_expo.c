@@ -668,7 +668,8 @@ START_TEST(render_pair_equals_render)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mxe_buf prom = MXE_BUF_INIT, om = MXE_BUF_INIT;
-        ck_assert_int_eq(mxe_expo_render_pair(&prom, &om, cases[i].s, cases[i].st, cases[i].p), 0);
+        ck_assert_int_eq(
+            mxe_expo_render_pair(&prom, &om, cases[i].s, cases[i].st, cases[i].p, NULL, NULL), 0);
         char *want_prom = render(MXE_FMT_PROMETHEUS, cases[i].s, cases[i].st, cases[i].p);
         char *want_om = render(MXE_FMT_OPENMETRICS, cases[i].s, cases[i].st, cases[i].p);
         ck_assert_str_eq(prom.data, want_prom);
@@ -681,7 +682,8 @@ START_TEST(render_pair_equals_render)
     /* a failing buffer fails the pair */
     mxe_buf prom = MXE_BUF_INIT, om = MXE_BUF_INIT;
     om.max = 100;
-    ck_assert_int_eq(mxe_expo_render_pair(&prom, &om, &s, &basic_stats, &fixed_proc), -1);
+    ck_assert_int_eq(mxe_expo_render_pair(&prom, &om, &s, &basic_stats, &fixed_proc, NULL, NULL),
+                     -1);
     mxe_buf_free(&prom);
     mxe_buf_free(&om);
 }
