@@ -2,6 +2,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,53 @@ START_TEST(test_doubles_round_trip)
 }
 END_TEST
 
+/* mxe_buf_double() writes what "%.15g" writes (it only avoids printf where it can): at
+ * random bit patterns over the magnitudes it handles itself and across its borders, at
+ * powers of ten and their neighbours, at halfway cases, and at the values the exporter
+ * derives (ms / 1000, Mibit/s * 131072). */
+static void check_like_printf(double v)
+{
+    char want[40];
+    snprintf(want, sizeof want, "%.15g", v);
+    if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v)
+        return; /* integral: written as an exact integer, tested above */
+    mxe_buf b = MXE_BUF_INIT;
+    mxe_buf_double(&b, v);
+    ck_assert_msg(strcmp(b.data, want) == 0, "%.17g: got %s, printf %s", v, b.data, want);
+    mxe_buf_free(&b);
+}
+
+START_TEST(test_doubles_like_printf)
+{
+    uint64_t x = 0x9e3779b97f4a7c15u; /* xorshift64 */
+    for (int i = 0; i < 300000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        /* exponents from about 1e-6 to 1e17; any mantissa, either sign */
+        uint64_t bits = (x & 0x800fffffffffffffu) | ((uint64_t)(1003 + (x >> 52) % 54) << 52);
+        double v;
+        memcpy(&v, &bits, sizeof v);
+        check_like_printf(v);
+    }
+    for (int e = -6; e <= 16; e++) {
+        double p = pow(10, e);
+        for (int k = -3; k <= 3; k++)
+            check_like_printf(k < 0 ? nextafter(p, 0) : k > 0 ? nextafter(p, INFINITY) : p);
+        check_like_printf(p);
+        check_like_printf(-p * 1.5);
+        check_like_printf(p * 0.999999999999999);
+        check_like_printf(p * 9.999999999999995);
+        check_like_printf(p * 1.000000000000005);
+    }
+    for (int i = 1; i < 30000; i++) {
+        check_like_printf(i / 100.0 / 1000.0);     /* msRTT / 1000 */
+        check_like_printf(i / 100.0 * 131072.0);   /* Mibit/s to bytes/s */
+        check_like_printf((i + 0.5) / 1e10 * 1e5); /* near ties */
+    }
+}
+END_TEST
+
 START_TEST(test_json_string_escapes)
 {
     mxe_buf b = MXE_BUF_INIT;
@@ -89,8 +137,10 @@ int main(void)
 {
     Suite *s = suite_create("buf");
     TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_integers);
     tcase_add_test(tc, test_doubles_round_trip);
+    tcase_add_test(tc, test_doubles_like_printf);
     tcase_add_test(tc, test_json_string_escapes);
     tcase_add_test(tc, test_cap_fails_sticky);
     suite_add_tcase(s, tc);
