@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -89,6 +90,60 @@ def test_once_exit_statuses(spawn, redis, workdir):
     ex = spawn(Exporter, ["--poll.interval", "soon"], once=True)
     assert ex.wait() == 2
     assert "--poll.interval" in ex.stderr()
+
+
+def test_redis_key_channel_ttl_and_socket_forms(spawn, redis, workdir):
+    """The transaction is framed by the exporter itself (RESP), so every form of it is
+    checked against a real redis-server: no expiry, no publishing, a key and a channel
+    with spaces, braces and non-ASCII bytes, a document of megabytes (written in many
+    pieces), and a Unix socket with a database number."""
+    big = spawn(Standin, "--scenario", "empty", "--generate", "3000", "--srt-every", "3")
+    out = os.path.join(workdir, "streams.json")
+    key = "scoreboard {main} \u00fcn\u00ef"
+    ex = spawn(Exporter, ["--mediamtx.api-url", big.url, "--redis.url", redis.url,
+                          "--output.json", out, "--redis.key", key, "--redis.ttl", "0",
+                          "--redis.channel", ""], once=True)
+    assert ex.wait() == 0, ex.stderr()
+    doc = read(out)
+    assert len(doc) > 800000 and len(records(doc)) == 3000  # > a socket buffer, twice
+    assert redis.cmd("GET", key) == doc
+    assert redis.cmd("TTL", key) == -1  # no expiry
+
+    mx = spawn(Standin, "--scenario", "demo")
+    channel = "updates/\u00e4 {x}"
+    sub = redis.subscribe(channel)
+    ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--redis.url", redis.url,
+                          "--output.json", "", "--redis.key", key, "--redis.ttl", "7",
+                          "--redis.channel", channel, "--poll.interval", "0.5"])
+    try:
+        kind, got_channel, message = sub.read()
+    finally:
+        sub.close()
+    assert (kind, got_channel) == (b"message", channel.encode())
+    assert records(message).keys() == records(redis.cmd("GET", key)).keys()
+    assert 0 < redis.cmd("TTL", key) <= 7
+    assert ex.stop() == 0
+
+    sock = os.path.join(workdir, "redis.sock")
+    unix = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
+                             "--appendonly", "no", "--dir", workdir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        cli = ["redis-cli", "-s", sock, "-n", "3"]
+        wait_until(lambda: os.path.exists(sock) and subprocess.run(
+            cli + ["PING"], capture_output=True).stdout.strip() == b"PONG",
+            what="redis-server on a Unix socket")
+        ex = spawn(Exporter, ["--mediamtx.api-url", big.url, "--redis.url",
+                              "unix://%s?db=3" % sock, "--output.json", out], once=True)
+        assert ex.wait() == 0, ex.stderr()
+        got = subprocess.run(cli + ["--no-raw", "STRLEN", "mediamtx:streams:latest"],
+                             capture_output=True).stdout
+        assert int(got.split()[-1]) == len(read(out))
+        got = subprocess.run(cli + ["GET", "mediamtx:streams:latest"], capture_output=True).stdout
+        assert got.rstrip(b"\n") == read(out)
+    finally:
+        unix.kill()
+        unix.wait()
 
 
 def test_daemon_publishes_identical_bytes_everywhere(spawn, redis, workdir):
