@@ -8,6 +8,7 @@ limit and metric, and a clean shutdown with subscribers attached."""
 import asyncio
 import http.client
 import json
+import os
 import signal
 import socket
 import struct
@@ -23,10 +24,10 @@ KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's sample nonce
 MASK = b"\x37\xfa\x21\x3d"
 
 
-def start(spawn, *extra, standin=("--scenario", "demo"), poll=POLL):
+def start(spawn, *extra, standin=("--scenario", "demo"), poll=POLL, env=None):
     mx = spawn(Standin, *standin)
     ex = spawn(Exporter, ["--mediamtx.api-url", mx.url, "--redis.url", "none",
-                          "--output.json", "", "--poll.interval", poll] + list(extra))
+                          "--output.json", "", "--poll.interval", poll] + list(extra), env=env)
     wait_until(lambda: ex.get("/api/streams/latest")[0] == 200, what="a good poll")
     return mx, ex
 
@@ -689,8 +690,13 @@ def test_slow_reader_skips_snapshots_fast_reader_gets_all(spawn):
     holds a bounded amount for it; meanwhile a subscriber that keeps up receives every id.
     A pending queue instead of the slot would show as consecutive ids, a lag that grows by
     two snapshots out of three, and memory that grows with it."""
+    # Under ASan, freed memory waits in a quarantine (256 MiB by default) that fills as the
+    # polls go on and makes RSS climb whatever the feeds hold: a small one for this run.
+    env = None
+    if "ASAN_OPTIONS" in os.environ:
+        env = {"ASAN_OPTIONS": os.environ["ASAN_OPTIONS"] + ":quarantine_size_mb=4"}
     mx, ex = start(spawn, "--mediamtx.timeout", "0.9s",
-                   standin=("--scenario", "empty", "--generate", "2500"), poll="1s")
+                   standin=("--scenario", "empty", "--generate", "2500"), poll="1s", env=env)
     size = len(ex.get("/api/streams/latest")[2])
     assert size > 500_000, size
     fast = IdReader(ex.port)
@@ -742,12 +748,16 @@ def test_slow_reader_skips_snapshots_fast_reader_gets_all(spawn):
     assert sum(g > 1 for g in gaps) >= len(gaps) // 2, "too few skips: %r" % slow.ids
     # Bounded: how far behind the slow subscriber reads is set by what the socket buffers
     # hold (several megabytes here, read at a third of the rate: some fifteen snapshots)
-    # plus the one being written and the one pending, and stays so. A queue would fall two
-    # snapshots further behind with every event taken: 16 more over these eight.
+    # plus the one being written and the one pending, and stays so. A queue would fall about
+    # two snapshots further behind with every event taken: a dozen between the first three
+    # events here and the last three.
     drift = sum(lags[-3:]) / 3 - sum(lags[:3]) / 3
     assert drift <= 4, (slow.ids, lags)
-    growth = max(rss) - rss[0]
-    assert growth < 8 * size // 1024, "RSS grew by %d KiB: %r" % (growth, rss)
+    # Nor does the exporter's memory grow. RSS is coarse (an ASan build keeps freed memory in
+    # quarantine and wanders by megabytes), so: medians, and a bound of ten documents that
+    # allows for that noise; the lag above is the precise measure of what is held.
+    growth = sorted(rss[-3:])[1] - sorted(rss[:3])[1]
+    assert growth < 10 * size // 1024, "RSS grew by %d KiB: %r" % (growth, rss)
 
 
 def vm_rss_kib(pid):

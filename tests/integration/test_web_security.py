@@ -828,14 +828,15 @@ def test_huge_query_strings(plain):
         resp = raw_request(plain.port, b"GET /metrics?" + query +
                            b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert status_of(resp) == 200 and b"mediamtx_up" in resp
-    # Hundreds of parameters: libmicrohttpd 0.9.75 splits them into its per-connection
-    # memory, runs out, fails to send its 431 and leaves the connection open; the header
-    # deadline closes it (docs/http-api.md). No answer, no CPU spent, nothing else hurt.
-    t0 = time.monotonic()
-    resp = raw_request(plain.port, b"GET /metrics?" + b"a=1&" * 1000 +
-                       b" HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert resp == b"" or status_of(resp) == 431
-    assert time.monotonic() - t0 < 4.5
+    # Thousands of parameters within the target limit: libmicrohttpd 0.9.75 would split them
+    # into its per-connection memory and run out; the exporter empties the query before it
+    # does (docs/http-api.md), so they cost nothing and the request is answered as usual.
+    for n in (1000, 3000):
+        t0 = time.monotonic()
+        resp = raw_request(plain.port, b"GET /metrics?" + b"a=1&" * n +
+                           b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert status_of(resp) == 200 and b"mediamtx_up" in resp, resp[:200]
+        assert time.monotonic() - t0 < 4.5
     assert_alive(plain)
     # a request line that does not fit: 414 URI Too Long
     resp = raw_request(plain.port, b"GET /metrics?q=" + b"x" * 20000 +
