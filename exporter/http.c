@@ -710,8 +710,8 @@ static enum MHD_Result method_not_allowed(struct MHD_Connection *c, const char *
 }
 
 /* --- basic auth (web_auth.h) ------------------------------------------------------ */
-/* 401 with the challenge, or 503 with Retry-After when the password check could not run
- * now because another one was running (see docs/security.md). */
+/* 401 with the challenge, or 503 with Retry-After when the password check's turn did not
+ * come: the queue was full or the wait bound passed (see docs/security.md). */
 static enum MHD_Result auth_refused(struct MHD_Connection *c, const char *url, mxe_auth_result ar)
 {
     bool busy = ar == MXE_AUTH_BUSY, api = is_api(url);
