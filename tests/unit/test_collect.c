@@ -2,6 +2,7 @@
  * nulls, missing fields, wrong types. */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
@@ -326,6 +327,107 @@ START_TEST(test_large_list_scales)
 }
 END_TEST
 
+/* A path published by SRT connection "c1", and that connection with the given fields. */
+static int collect_srt_fields(const char *srt_fields, mxe_streams *out, char *err, size_t errlen)
+{
+    const char *paths = "{\"pageCount\":1,\"items\":[{\"name\":\"cam\",\"source\":"
+                        "{\"type\":\"srtConn\",\"id\":\"c1\"},\"ready\":true}]}";
+    char srt[512];
+    snprintf(
+        srt, sizeof srt,
+        "{\"pageCount\":1,\"items\":[{\"id\":\"c1\",\"state\":\"publish\",\"path\":\"cam\"%s%s}]}",
+        srt_fields[0] ? "," : "", srt_fields);
+    return collect_text(paths, srt, out, err, errlen);
+}
+
+/* Fixture pages that must collect. */
+static void collect_ok(const char *paths_rel, const char *srt_rel, mxe_streams *out)
+{
+    const char *paths[] = {paths_rel, NULL}, *srts[] = {srt_rel, NULL};
+    char err[256] = "";
+    ck_assert_msg(collect(paths, srts, out, err, sizeof err) == 0, "%s", err);
+}
+
+/* packetsReceived (the denominator of a loss ratio) next to packetsReceivedLoss, Retrans
+ * and Drop: both versions, exact to 2^64 - 1, the field named when its type is wrong. */
+START_TEST(test_received_packets_v120)
+{
+    mxe_streams st = {0};
+    collect_ok("fixtures/mediamtx/paths-v1.20.json", "fixtures/mediamtx/srtconns-v1.20.json", &st);
+    const mxe_stream *sport = mxe_streams_find(&st, "testpattern-sport", 17);
+    ck_assert_ptr_nonnull(sport);
+    ck_assert(sport->has_srt);
+    ck_assert(sport->srt.packets_received == 1000); /* the publisher's; the viewer has 0 */
+    ck_assert(sport->srt.packets_lost == 7);
+    mxe_streams_free(&st);
+
+    /* the viewer listed first does not feed the publisher's counters */
+    collect_ok("fixtures/mediamtx/paths-v1.20.json",
+               "fixtures/mediamtx/srtconns-viewer-first-v1.20.json", &st);
+    sport = mxe_streams_find(&st, "testpattern-sport", 17);
+    ck_assert_ptr_nonnull(sport);
+    ck_assert(sport->srt.packets_received == 1000);
+    mxe_streams_free(&st);
+}
+END_TEST
+
+START_TEST(test_received_packets_v113)
+{
+    mxe_streams st = {0};
+    collect_ok("fixtures/mediamtx/paths-v1.13.json", "fixtures/mediamtx/srtconns-v1.13.json", &st);
+    const mxe_stream *srt = &st.items[1];
+    ck_assert(srt->has_srt);
+    ck_assert(srt->srt.packets_received == 10);
+    ck_assert(srt->srt.packets_lost == 1);
+    ck_assert(srt->srt.packets_retrans == 2);
+    ck_assert(srt->srt.packets_dropped == 4);
+    mxe_streams_free(&st);
+}
+END_TEST
+
+START_TEST(test_received_packets_exact)
+{
+    static const struct {
+        const char *fields;
+        uint64_t want;
+    } cases[] = {
+        {"\"packetsReceived\":18446744073709551615", UINT64_MAX},
+        {"\"packetsReceived\":9007199254740993", 9007199254740993u}, /* 2^53 + 1: not a double */
+        {"\"packetsReceived\":0", 0},
+        {"\"packetsReceived\":null", 0},
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mxe_streams st = {0};
+        char err[256] = "";
+        ck_assert_msg(collect_srt_fields(cases[i].fields, &st, err, sizeof err) == 0, "%s: %s",
+                      cases[i].fields, err);
+        ck_assert_uint_eq(st.count, 1);
+        ck_assert(st.items[0].has_srt);
+        ck_assert_msg(st.items[0].srt.packets_received == cases[i].want, "%s", cases[i].fields);
+        mxe_streams_free(&st);
+    }
+}
+END_TEST
+
+START_TEST(test_received_packets_wrong_type)
+{
+    static const char *const bad[] = {
+        "\"packetsReceived\":\"12\"", "\"packetsReceived\":-1",
+        "\"packetsReceived\":1.5",    "\"packetsReceived\":18446744073709551616", /* 2^64 */
+        "\"packetsReceived\":true",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mxe_streams st = {0};
+        char err[256] = "";
+        ck_assert_msg(collect_srt_fields(bad[i], &st, err, sizeof err) == -1, "accepted %s",
+                      bad[i]);
+        ck_assert_msg(strstr(err, "field packetsReceived") != NULL, "%s: %s", bad[i], err);
+        mxe_streams_free(&st);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("collect");
@@ -342,6 +444,10 @@ int main(void)
     tcase_add_test(tc, test_error_messages_stay_one_line);
     tcase_add_test(tc, test_error_and_info_bodies);
     tcase_add_test(tc, test_large_list_scales);
+    tcase_add_test(tc, test_received_packets_v120);
+    tcase_add_test(tc, test_received_packets_v113);
+    tcase_add_test(tc, test_received_packets_exact);
+    tcase_add_test(tc, test_received_packets_wrong_type);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
