@@ -22,7 +22,9 @@ typedef struct mxe_gzip_piece {
 /* Append the gzip streams of A and B to out_a and out_b. Each piece is deflated on its
  * own (a fresh window), so a shared piece is compressed once and its bytes used in both
  * streams: two expositions that differ only in their metadata cost one compression.
- * The pieces must cover A and B exactly, in order. 0, or -1 when out of memory. */
+ * The pieces must cover A and B exactly, in order, from a[0] and b[0]. Small texts are
+ * compressed whole instead (per-piece blocks would cost more bytes than the shared
+ * compression saves time). 0, or -1 when out of memory. */
 int mxe_gzip_pair(const char *a, const char *b, const mxe_gzip_piece *pieces, size_t n,
                   mxe_buf *out_a, mxe_buf *out_b);
 
