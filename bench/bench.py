@@ -157,9 +157,19 @@ def proc_status(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             k, _, v = line.partition(":")
-            if k in ("VmRSS", "VmHWM", "Threads"):
-                out[k] = int(v.split()[0])  # kB for Vm*
+            if k in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "Threads"):
+                out[k] = int(v.split()[0])  # kB for Vm*, Rss*
     return out
+
+
+def proc_pss_kb(pid):
+    """Proportional set size: shared pages (the libraries) divided among the processes
+    that map them, the process's fair share of memory."""
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
 
 
 def proc_fds(pid):
@@ -462,6 +472,7 @@ def measure_cycles(exp, warmup, cycles):
         "cpu_ms_stat": (ticks1 - ticks0) * 1000.0 / TICKS / (n1 - n0),
         "rss_kb_first": rss[0], "rss_kb_last": rss[-1], "rss_kb_median": statistics.median(rss),
         "rss_kb_max": max(rss), "hwm_kb": st["VmHWM"], "threads": st["Threads"],
+        "rss_anon_kb": st["RssAnon"], "rss_file_kb": st["RssFile"], "pss_kb": proc_pss_kb(exp.pid),
         "fds": proc_fds(exp.pid),
         "requests": window[-1]["requests"], "bytes": window[-1]["bytes"],
         "streams": window[-1]["streams"],
@@ -801,6 +812,10 @@ def build_table(res, a):
                                                   r["exporter"]["rss_kb_first"] / 1024,
                                                   r["exporter"]["rss_kb_last"] / 1024),
         "< 16 MiB at 1,000; < 128 MiB at 10,000")
+    row("  RSS: anonymous + files (shared libraries, mostly); PSS",
+        lambda r: "%.1f + %.1f MiB; PSS %.1f MiB" % (r["exporter"]["rss_anon_kb"] / 1024,
+                                                     r["exporter"]["rss_file_kb"] / 1024,
+                                                     r["exporter"]["pss_kb"] / 1024))
     row("RSS trend: highest in the first → last third of %d more cycles" % a.soak,
         lambda r: "%.1f → %.1f MiB (%d cycles in all)" % (
             r["exporter"]["soak"]["rss_kb_first_third_max"] / 1024,
