@@ -274,16 +274,6 @@ typedef struct model {
     uint8_t text[4096]; /* the open text message in clear, up to max_message (≤ 4096) */
 } model;
 
-static void model_error(model *m, unsigned code)
-{
-    FZ_ASSERT(m->out.n < MAX_EVENTS, "too many events");
-    event *e = &m->out.ev[m->out.n++];
-    memset(e, 0, sizeof *e);
-    e->type = MXE_WS_EV_ERROR;
-    e->code = code;
-    m->done = true;
-}
-
 static void model_event(model *m, mxe_ws_event_type type, unsigned code, const uint8_t *p,
                         size_t len)
 {
@@ -295,6 +285,12 @@ static void model_event(model *m, mxe_ws_event_type type, unsigned code, const u
     e->len = len;
     if (len)
         memcpy(e->payload, p, len);
+}
+
+static void model_error(model *m, unsigned code)
+{
+    model_event(m, MXE_WS_EV_ERROR, code, NULL, 0);
+    m->done = true;
 }
 
 /* One whole frame through the model. */
