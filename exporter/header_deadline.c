@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "log.h"
-#include "snapshot.h" /* mxe_now_mono_ms */
+#include "clock.h"
 
 #define SCAN_INTERVAL_MS 250
 
@@ -40,13 +40,7 @@ static void *watchdog(void *arg)
     mxe_header_deadline *d = arg;
     pthread_mutex_lock(&d->mu);
     while (!d->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += SCAN_INTERVAL_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = mxe_mono_deadline(mxe_now_mono_ms() + SCAN_INTERVAL_MS);
         pthread_cond_timedwait(&d->cv, &d->mu, &ts);
         if (d->stopping)
             break;
@@ -80,12 +74,8 @@ mxe_header_deadline *mxe_header_deadline_new(unsigned timeout_ms, char *err, siz
         return NULL;
     }
     d->timeout_ms = timeout_ms;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&d->mu, NULL);
-    pthread_cond_init(&d->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    mxe_cond_init_mono(&d->cv);
     /* the thread inherits the mask: it must never take the main thread's signals */
     sigset_t all, old;
     sigfillset(&all);

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "ws.h"
 #include "sigmask.h"
@@ -263,11 +264,6 @@ static void sse_keepalive(mxe_live *l, int64_t now)
     pthread_mutex_unlock(&l->mu);
 }
 
-static struct timespec mono_deadline(int64_t ms)
-{
-    return (struct timespec){(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-}
-
 static void *fanout_main(void *arg)
 {
     mxe_live *l = arg;
@@ -292,7 +288,7 @@ static void *fanout_main(void *arg)
             }
             if (mxe_now_mono_ms() >= next_tick)
                 break;
-            struct timespec ts = mono_deadline(next_tick); /* the hub's cond uses CLOCK_MONOTONIC */
+            struct timespec ts = mxe_mono_deadline(next_tick);
             pthread_cond_timedwait(&hub->changed, &hub->mu, &ts);
         }
         pthread_mutex_unlock(&hub->mu);
@@ -1129,11 +1125,7 @@ mxe_live *mxe_live_new(const mxe_config *cfg, mxe_hub *hub, char *err, size_t er
     atomic_init(&l->count[1], 0);
     atomic_init(&l->stop_requested, false);
     pthread_mutex_init(&l->mu, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->drained, &attr);
-    pthread_condattr_destroy(&attr);
+    mxe_cond_init_mono(&l->drained);
     l->scratch = calloc(l->max_subscribers ? l->max_subscribers : 1, sizeof *l->scratch);
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1191,7 +1183,7 @@ void mxe_live_stop(mxe_live *l)
         pthread_join(l->io_thread, NULL);
     /* SSE streams were resumed to end; give them the grace period to finish. Those left
      * (clients not reading) are closed by MHD_stop_daemon. */
-    struct timespec ts = mono_deadline(mxe_now_mono_ms() + SHUTDOWN_GRACE_MS);
+    struct timespec ts = mxe_mono_deadline(mxe_now_mono_ms() + SHUTDOWN_GRACE_MS);
     pthread_mutex_lock(&l->mu);
     while (atomic_load(&l->count[FEED_SSE]) > 0) {
         if (pthread_cond_timedwait(&l->drained, &l->mu, &ts) == ETIMEDOUT)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mirror_file.h"
 #include "mirror_redis.h"
@@ -38,11 +39,7 @@ mxe_mirrors *mxe_mirrors_new(const mxe_config *cfg)
         return NULL;
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->wake, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&m->done_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    mxe_cond_init_mono(&m->done_cv);
     if (cfg->redis.enabled && !(m->redis = mxe_mirror_redis_new(cfg)))
         goto fail;
     if (cfg->json_output_path && cfg->json_output_path[0] &&
@@ -212,8 +209,7 @@ void mxe_mirrors_free(mxe_mirrors *m)
         pthread_cond_signal(&m->wake);
         /* Let the worker finish the write under way and the pending one, but not for long:
          * a file write always completes (no torn file); Redis I/O is cut off. */
-        int64_t until = mxe_now_mono_ms() + STOP_GRACE_MS;
-        struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
+        struct timespec ts = mxe_mono_deadline(mxe_now_mono_ms() + STOP_GRACE_MS);
         while (!m->done && pthread_cond_timedwait(&m->done_cv, &m->mu, &ts) == 0)
             ;
         bool done = m->done;

@@ -9,20 +9,6 @@
 
 #include "streams_json.h"
 
-int64_t mxe_now_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-double mxe_now_unix(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* A fast 64-bit content hash for the ETag (not cryptographic: it only has to change
  * when the document changes). Eight bytes per step. */
 static uint64_t content_hash(const char *p, size_t n)
@@ -151,12 +137,7 @@ int mxe_hub_init(mxe_hub *h)
     memset(h, 0, sizeof *h);
     if (pthread_mutex_init(&h->mu, NULL) != 0)
         return -1;
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&h->changed, &attr);
-    pthread_condattr_destroy(&attr);
-    if (rc != 0) {
+    if (mxe_cond_init_mono(&h->changed) != 0) {
         pthread_mutex_destroy(&h->mu);
         return -1;
     }

@@ -35,6 +35,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define BCRYPT_LEN 60 /* "$2b$" "10" "$" 22 salt + 31 hash characters */
 
 typedef struct user {
@@ -418,11 +420,7 @@ mxe_web_auth *mxe_web_auth_parse(const char *text, size_t len, const char *where
     }
     pthread_mutex_init(&a->cache_lock, NULL);
     pthread_mutex_init(&a->queue_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->queue_moved, &ca);
-    pthread_condattr_destroy(&ca);
+    mxe_cond_init_mono(&a->queue_moved);
     a->max_waiters = MXE_AUTH_MAX_WAITERS;
     a->max_wait_ms = MXE_AUTH_MAX_WAIT_MS;
     size_t cap = 0;
@@ -591,14 +589,7 @@ static bool take_turn(mxe_web_auth *a)
     a->stats.queued++;
     a->stats.waiting = a->n_waiting;
     pthread_mutex_unlock(&a->cache_lock);
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += a->max_wait_ms / 1000;
-    deadline.tv_nsec += (long)(a->max_wait_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = mxe_mono_deadline(mxe_now_mono_ms() + a->max_wait_ms);
     bool mine = false;
     for (;;) {
         if (!a->running && a->head == &w) {

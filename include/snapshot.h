@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "clock.h" /* the view API takes CLOCK_MONOTONIC milliseconds */
 #include "expo.h"
 #include "model.h"
 
@@ -84,9 +85,5 @@ mxe_view *mxe_hub_acquire(mxe_hub *h);
 /* Wake every waiter for shutdown. */
 void mxe_hub_close(mxe_hub *h);
 void mxe_hub_destroy(mxe_hub *h);
-
-/* CLOCK_MONOTONIC and CLOCK_REALTIME helpers used across modules. */
-int64_t mxe_now_mono_ms(void);
-double mxe_now_unix(void);
 
 #endif
