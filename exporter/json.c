@@ -1,13 +1,8 @@
-/* The JSON reader over jsmn; see json.h.
- * jsmn is built with parent links (without them closing a container walks back over all
- * earlier tokens, which makes large lists quadratic) and in strict mode. Strict mode still
- * accepts a few invalid documents, so the root is checked to span the whole text and
- * every primitive is validated where it is read. */
-#define JSMN_PARENT_LINKS
-#define JSMN_STRICT
-#define JSMN_STATIC
-#include <jsmn.h>
-
+/* The JSON reader; see json.h.
+ * One pass over the text checks the whole RFC 8259 grammar and writes the tokens that the
+ * helpers below walk, with the meaning jsmn gives them. It replaces a validator followed by
+ * jsmn (strict mode still accepted [1,,2], {"a":1,} and {"a"}), which read every byte
+ * twice. */
 #include "json.h"
 #include "utf8.h"
 
@@ -17,35 +12,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOK(j) ((jsmntok_t *)(j)->tokens)
+/* start and end are byte offsets, a string's without its quotes; size counts the direct
+ * children: the keys of an object, the elements of an array, 1 for a key (its value).
+ * type is an mxe_json_type: primitives are told apart while they are checked. */
+typedef struct {
+    int type;
+    int start;
+    int end;
+    int size;
+} token;
 
-static int grow(mxe_json *j, int want)
+#define TOK(j) ((const token *)(j)->tokens)
+
+/* 16 bytes a token: 4 GiB at most (the answers are capped far below that). */
+#define MAX_TOKENS (1 << 28)
+
+/* Double the token array (it starts at 256 tokens). It is kept across parses, so this is
+ * rare once the exporter has read its largest page. NULL, the array left as it was, when
+ * memory runs out or past MAX_TOKENS. */
+static token *grow(mxe_json *j, char *err, size_t errlen)
 {
-    int cap = j->cap ? j->cap : 256;
-    while (cap < want) {
-        if (cap > (1 << 28))
-            return -1;
-        cap *= 2;
+    int cap = j->cap ? 2 * j->cap : 256;
+    token *t = cap <= MAX_TOKENS ? realloc(j->tokens, (size_t)cap * sizeof *t) : NULL;
+    if (!t) {
+        snprintf(err, errlen, "out of memory for %d JSON tokens", cap);
+        return NULL;
     }
-    jsmntok_t *t = realloc(j->tokens, (size_t)cap * sizeof *t);
-    if (!t)
-        return -1;
     j->tokens = t;
     j->cap = cap;
-    return 0;
+    return t;
 }
 
-/* One linear pass before jsmn that validates the whole grammar but for the inside of
- * strings (jsmn checks escapes), because jsmn's strict mode still accepts empty
- * elements, trailing commas and keys without values ([1,,2], {"a":1,}, {"a"}), and
- * would take quadratic time to close pathologically nested containers. On the way it
- *  - bounds the nesting depth (MediaMTX nests about six levels);
+/* The tokenizer runs over every byte of every answer, so it is kept cheap: a byte class
+ * table, strings (most of the bytes) skipped with memchr, and the expectations as a small
+ * state machine with one bit per open container. On the way it
+ *  - bounds the nesting depth (MediaMTX nests about six levels), which also bounds the
+ *    stack of open containers whose sizes are being counted;
  *  - checks every primitive (true, false, null or a JSON number), so that readers can
- *    tell a primitive's type from its first byte;
- *  - counts the tokens exactly, so the token array is sized once.
- * It runs over every byte of every answer, so it is kept cheap: a byte class table,
- * strings (most of the bytes) skipped with memchr, and the expectations as a small
- * state machine with one bit per open container. */
+ *    take a number's text as it is. */
 enum {
     C_OTHER = 0,
     C_SPACE,
@@ -80,6 +84,93 @@ static size_t string_end(const char *s, size_t n, size_t open)
             return at;
         from = at + 1;
     }
+}
+
+/* Inside strings only backslashes and NULs need a look: escapes must be valid, and a NUL
+ * is refused, as jsmn refused it. Other raw control characters are accepted, as jsmn
+ * 1.1.0's strict mode accepts them (RFC 8259 wants them escaped; MediaMTX never sends
+ * them and mxe_json_str copies them as they are). Both bytes are rare, so instead of
+ * searching every string for them, a cursor per byte holds where the next one is (or
+ * where the window that memchr searched ends): no such byte lies between the strings
+ * already checked and the cursor, so a string that ends before both cursors needs
+ * nothing more, and the slow path runs once per string that holds one and per window.
+ * The window keeps memchr just ahead of the tokenizer, in cache, rather than reading the
+ * whole answer first. */
+enum { WINDOW = 16384 };
+
+/* The next c at or after `from`, or the end of the window searched: no c in [from, it). */
+static size_t next_of(const char *s, size_t n, size_t from, int c)
+{
+    size_t lim = n - from > WINDOW ? from + WINDOW : n;
+    const char *p = memchr(s + from, c, lim - from);
+    return p ? (size_t)(p - s) : lim;
+}
+
+static bool is_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The first invalid escape in a string whose content ends at `end` and has its first
+ * backslash at b, or end when all are valid: \" \\ \/ \b \f \n \r \t, or \u and four hex
+ * digits (jsmn's rule; mxe_json_str pairs surrogates). */
+static size_t bad_escape(const char *s, size_t b, size_t end)
+{
+    while (b < end) {
+        if (end - b < 2)
+            return b;
+        switch (s[b + 1]) {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+            b += 2;
+            break;
+        case 'u':
+            if (end - b < 6 || !is_hex(s[b + 2]) || !is_hex(s[b + 3]) || !is_hex(s[b + 4]) ||
+                !is_hex(s[b + 5]))
+                return b;
+            b += 6;
+            break;
+        default:
+            return b;
+        }
+        const char *p = b < end ? memchr(s + b, '\\', end - b) : NULL;
+        b = p ? (size_t)(p - s) : end;
+    }
+    return end;
+}
+
+/* The slow path for the string s[open] .. s[close] (its quotes) when it reaches a cursor:
+ * look inside it for the byte, then move the cursor past it. 0, or -1 with err. */
+static int check_string(const char *s, size_t n, size_t open, size_t close, size_t *bs, size_t *nul,
+                        char *err, size_t errlen)
+{
+    /* The cursor may lie before the string (a window ended outside strings). */
+    if (*nul <= close) {
+        size_t from = *nul > open ? *nul : open + 1;
+        const char *z = memchr(s + from, '\0', close - from);
+        if (z) {
+            snprintf(err, errlen, "invalid JSON at byte %zu (NUL in a string)", (size_t)(z - s));
+            return -1;
+        }
+        *nul = next_of(s, n, close + 1, '\0');
+    }
+    if (*bs <= close) {
+        size_t from = *bs > open ? *bs : open + 1;
+        const char *b = memchr(s + from, '\\', close - from);
+        size_t bad = b ? bad_escape(s, (size_t)(b - s), close) : close;
+        if (bad != close) {
+            snprintf(err, errlen, "invalid JSON at byte %zu (bad escape)", bad);
+            return -1;
+        }
+        *bs = next_of(s, n, close + 1, '\\');
+    }
+    return 0;
 }
 
 /* End of the JSON number starting at s[i] (-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?),
@@ -118,46 +209,58 @@ static size_t number_end(const char *s, size_t n, size_t i)
     return i;
 }
 
-/* End of the primitive (true, false, null or a number) starting at s[i], or 0. */
-static size_t primitive_end(const char *s, size_t n, size_t i)
+/* End of the primitive (true, false, null or a number) starting at s[i], or 0; its type
+ * in *type. */
+static size_t primitive_end(const char *s, size_t n, size_t i, int *type)
 {
     switch (s[i]) {
     case 't':
+        *type = MXE_JSON_TRUE;
         return n - i >= 4 && memcmp(s + i, "true", 4) == 0 ? i + 4 : 0;
     case 'f':
+        *type = MXE_JSON_FALSE;
         return n - i >= 5 && memcmp(s + i, "false", 5) == 0 ? i + 5 : 0;
     case 'n':
+        *type = MXE_JSON_NULL;
         return n - i >= 4 && memcmp(s + i, "null", 4) == 0 ? i + 4 : 0;
     default:
+        *type = MXE_JSON_NUMBER;
         return number_end(s, n, i);
     }
 }
 
-/* What the validator expects next. */
+/* What the tokenizer expects next. */
 enum {
-    X_ROOT,           /* the root: an object or an array */
-    X_VALUE,          /* after ':' or after ',' in an array */
-    X_VALUE_OR_CLOSE, /* after '[' */
-    X_KEY,            /* after ',' in an object */
-    X_KEY_OR_CLOSE,   /* after '{' */
-    X_COLON,          /* after a key */
-    X_NEXT,           /* after a value inside a container: ',' or its closing bracket */
-    X_END,            /* after the root: only white space */
+    X_ROOT,          /* the root: an object or an array */
+    X_MEMBER,        /* after ':' */
+    X_ELEMENT,       /* after ',' in an array */
+    X_ELEM_OR_CLOSE, /* after '[' */
+    X_KEY,           /* after ',' in an object */
+    X_KEY_OR_CLOSE,  /* after '{' */
+    X_COLON,         /* after a key */
+    X_NEXT,          /* after a value inside a container: ',' or its closing bracket */
+    X_END,           /* after the root: only white space */
 };
 
-static int validate(const char *s, size_t n, int *tokens, char *err, size_t errlen)
+/* Tokenize s[0..n) into j's token array; j->count is set by the caller. */
+static int tokenize(mxe_json *j, const char *s, size_t n, int *ntok, char *err, size_t errlen)
 {
-    uint64_t objects = 0; /* bit d set: the container at depth d+1 is an object */
-    int depth = 0, count = 0, x = X_ROOT;
+    token *tok = j->tokens;
+    int cap = j->cap, count = 0;
+    int stack[MXE_JSON_MAX_DEPTH]; /* the open containers' tokens, innermost last */
+    int depth = 0, x = X_ROOT;
+    uint64_t objects = 0;   /* bit d set: the container at depth d+1 is an object */
+    size_t bs = 0, nul = 0; /* the cursors of check_string; 0: not searched yet */
     for (size_t i = 0; i < n; i++) {
         unsigned cls = byte_class[(unsigned char)s[i]];
         if (cls == C_SPACE)
             continue;
         switch (x) {
         case X_ROOT:
-        case X_VALUE:
-        case X_VALUE_OR_CLOSE:
-            if (cls == C_CLOSE_ARR && x == X_VALUE_OR_CLOSE)
+        case X_MEMBER:
+        case X_ELEMENT:
+        case X_ELEM_OR_CLOSE:
+            if (cls == C_CLOSE_ARR && x == X_ELEM_OR_CLOSE)
                 break; /* closed below */
             if (x == X_ROOT && cls != C_OPEN_OBJ && cls != C_OPEN_ARR) {
                 if (cls != C_QUOTE && (!s[i] || !strchr("-0123456789tfn", s[i])))
@@ -165,24 +268,39 @@ static int validate(const char *s, size_t n, int *tokens, char *err, size_t errl
                 snprintf(err, errlen, "JSON root is not an object or array");
                 return -1;
             }
-            count++;
+            if (count == cap) {
+                if (!(tok = grow(j, err, errlen)))
+                    return -1;
+                cap = j->cap;
+            }
+            if (x == X_ELEMENT || x == X_ELEM_OR_CLOSE)
+                tok[stack[depth - 1]].size++;
             if (cls == C_OPEN_OBJ || cls == C_OPEN_ARR) {
                 if (depth == MXE_JSON_MAX_DEPTH) {
                     snprintf(err, errlen, "JSON nested deeper than %d levels", MXE_JSON_MAX_DEPTH);
                     return -1;
                 }
-                objects = (objects & ~(1ull << depth)) | ((uint64_t)(cls == C_OPEN_OBJ) << depth);
-                depth++;
-                x = cls == C_OPEN_OBJ ? X_KEY_OR_CLOSE : X_VALUE_OR_CLOSE;
+                bool obj = cls == C_OPEN_OBJ;
+                objects = (objects & ~(1ull << depth)) | ((uint64_t)obj << depth);
+                stack[depth++] = count;
+                /* end is set when the container closes */
+                tok[count++] = (token){obj ? MXE_JSON_OBJECT : MXE_JSON_ARRAY, (int)i, 0, 0};
+                x = obj ? X_KEY_OR_CLOSE : X_ELEM_OR_CLOSE;
                 continue;
             }
             if (cls == C_QUOTE) {
-                i = string_end(s, n, i);
-                if (i == n)
+                size_t close = string_end(s, n, i);
+                if (close == n)
                     goto truncated;
+                if (close >= (bs < nul ? bs : nul) &&
+                    check_string(s, n, i, close, &bs, &nul, err, errlen) != 0)
+                    return -1;
+                tok[count++] = (token){MXE_JSON_STRING, (int)i + 1, (int)close, 0};
+                i = close;
             } else if (cls == C_OTHER) {
                 /* The primitive must end where its bytes do: "truex", "01", "1.5x" fail. */
-                size_t end = primitive_end(s, n, i);
+                int type;
+                size_t end = primitive_end(s, n, i, &type);
                 if (!end || (end < n && byte_class[(unsigned char)s[end]] == C_OTHER)) {
                     size_t to = i;
                     while (to < n && byte_class[(unsigned char)s[to]] == C_OTHER)
@@ -192,6 +310,7 @@ static int validate(const char *s, size_t n, int *tokens, char *err, size_t errl
                     snprintf(err, errlen, "invalid JSON value at byte %zu", i);
                     return -1;
                 }
+                tok[count++] = (token){type, (int)i, (int)end, 0};
                 i = end - 1;
             } else {
                 goto invalid;
@@ -201,10 +320,21 @@ static int validate(const char *s, size_t n, int *tokens, char *err, size_t errl
         case X_KEY:
         case X_KEY_OR_CLOSE:
             if (cls == C_QUOTE) {
-                count++;
-                i = string_end(s, n, i);
-                if (i == n)
+                size_t close = string_end(s, n, i);
+                if (close == n)
                     goto truncated;
+                if (close >= (bs < nul ? bs : nul) &&
+                    check_string(s, n, i, close, &bs, &nul, err, errlen) != 0)
+                    return -1;
+                if (count == cap) {
+                    if (!(tok = grow(j, err, errlen)))
+                        return -1;
+                    cap = j->cap;
+                }
+                tok[stack[depth - 1]].size++;
+                /* A key's size is 1: the grammar makes its value follow. */
+                tok[count++] = (token){MXE_JSON_STRING, (int)i + 1, (int)close, 1};
+                i = close;
                 x = X_COLON;
                 continue;
             }
@@ -214,11 +344,11 @@ static int validate(const char *s, size_t n, int *tokens, char *err, size_t errl
         case X_COLON:
             if (cls != C_COLON)
                 goto invalid;
-            x = X_VALUE;
+            x = X_MEMBER;
             continue;
         case X_NEXT:
             if (cls == C_COMMA) {
-                x = (objects >> (depth - 1)) & 1 ? X_KEY : X_VALUE;
+                x = (objects >> (depth - 1)) & 1 ? X_KEY : X_ELEMENT;
                 continue;
             }
             if (cls == C_CLOSE_OBJ || cls == C_CLOSE_ARR)
@@ -231,7 +361,7 @@ static int validate(const char *s, size_t n, int *tokens, char *err, size_t errl
         /* A closing bracket where one may stand: it must match the open container. */
         if ((cls == C_CLOSE_OBJ) != (((objects >> (depth - 1)) & 1) == 1))
             goto invalid;
-        depth--;
+        tok[stack[--depth]].end = (int)i + 1;
         x = depth ? X_NEXT : X_END;
         continue;
     invalid:
@@ -239,7 +369,7 @@ static int validate(const char *s, size_t n, int *tokens, char *err, size_t errl
         return -1;
     }
     if (x == X_END) {
-        *tokens = count;
+        *ntok = count;
         return 0;
     }
     if (x == X_ROOT) {
@@ -260,21 +390,9 @@ int mxe_json_parse(mxe_json *j, const char *text, size_t len, char *err, size_t 
         snprintf(err, errlen, "document too large (%zu bytes)", len);
         return -1;
     }
-    int need;
-    if (validate(text, len, &need, err, errlen) != 0)
+    int n;
+    if (tokenize(j, text, len, &n, err, errlen) != 0)
         return -1;
-    if (need > j->cap && grow(j, need) != 0) {
-        snprintf(err, errlen, "out of memory for %d JSON tokens", need);
-        return -1;
-    }
-    /* The grammar is known to be right: what jsmn can still refuse is a bad escape. */
-    jsmn_parser p;
-    jsmn_init(&p);
-    int n = jsmn_parse(&p, text, len, TOK(j), (unsigned)j->cap);
-    if (n != need) {
-        snprintf(err, errlen, "invalid JSON at byte %u of %zu", p.pos, len);
-        return -1;
-    }
     j->count = n;
     return 0;
 }
@@ -288,7 +406,7 @@ void mxe_json_free(mxe_json *j)
     j->count = j->cap = 0;
 }
 
-static bool lit_is(const mxe_json *j, const jsmntok_t *t, const char *lit, size_t n)
+static bool lit_is(const mxe_json *j, const token *t, const char *lit, size_t n)
 {
     return (size_t)(t->end - t->start) == n && memcmp(j->text + t->start, lit, n) == 0;
 }
@@ -297,28 +415,7 @@ mxe_json_type mxe_json_type_of(const mxe_json *j, int t)
 {
     if (t < 0 || t >= j->count)
         return MXE_JSON_INVALID;
-    const jsmntok_t *k = &TOK(j)[t];
-    switch (k->type) {
-    case JSMN_OBJECT:
-        return MXE_JSON_OBJECT;
-    case JSMN_ARRAY:
-        return MXE_JSON_ARRAY;
-    case JSMN_STRING:
-        return MXE_JSON_STRING;
-    case JSMN_PRIMITIVE: /* validate() checked every primitive: the first byte tells */
-        switch (j->text[k->start]) {
-        case 't':
-            return MXE_JSON_TRUE;
-        case 'f':
-            return MXE_JSON_FALSE;
-        case 'n':
-            return MXE_JSON_NULL;
-        default:
-            return MXE_JSON_NUMBER;
-        }
-    default:
-        return MXE_JSON_INVALID;
-    }
+    return (mxe_json_type)TOK(j)[t].type;
 }
 
 int mxe_json_size(const mxe_json *j, int t)
@@ -339,15 +436,15 @@ int mxe_json_skip(const mxe_json *j, int t)
 
 const char *mxe_json_raw(const mxe_json *j, int t, size_t *len)
 {
-    const jsmntok_t *k = &TOK(j)[t];
+    const token *k = &TOK(j)[t];
     *len = (size_t)(k->end - k->start);
     return j->text + k->start;
 }
 
 bool mxe_json_eq(const mxe_json *j, int t, const char *lit)
 {
-    const jsmntok_t *k = &TOK(j)[t];
-    return k->type == JSMN_STRING && lit_is(j, k, lit, strlen(lit));
+    const token *k = &TOK(j)[t];
+    return k->type == MXE_JSON_STRING && lit_is(j, k, lit, strlen(lit));
 }
 
 int mxe_json_get(const mxe_json *j, int obj, const char *key)
@@ -385,7 +482,7 @@ int mxe_json_fields(const mxe_json *j, int obj, const char *const *keys, int nke
         next[f] = first[slot];
         first[slot] = (signed char)f;
     }
-    const jsmntok_t *tok = TOK(j);
+    const token *tok = TOK(j);
     int n = tok[obj].size;
     int k = obj + 1;
     for (int i = 0; i < n; i++) {
@@ -398,7 +495,7 @@ int mxe_json_fields(const mxe_json *j, int obj, const char *const *keys, int nke
             }
         }
         /* The value's subtree ends where the next key starts: skip it. */
-        k = tok[k + 1].type == JSMN_PRIMITIVE || tok[k + 1].type == JSMN_STRING
+        k = tok[k + 1].type != MXE_JSON_OBJECT && tok[k + 1].type != MXE_JSON_ARRAY
                 ? k + 2
                 : mxe_json_skip(j, k + 1);
     }

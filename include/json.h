@@ -1,5 +1,5 @@
-/* Reading JSON: the only user of jsmn. A document is tokenized once; callers walk it by
- * token index with the helpers below and never see jsmn's types. */
+/* Reading JSON. A document is tokenized once, in one pass that also checks it; callers
+ * walk it by token index with the helpers below and never see the token type. */
 #ifndef MXE_JSON_H
 #define MXE_JSON_H
 
@@ -26,7 +26,7 @@ typedef enum {
 typedef struct mxe_json {
     const char *text;
     size_t len;
-    void *tokens; /* jsmn tokens, private to json.c; reused across parses */
+    void *tokens; /* tokens, private to json.c; reused across parses */
     int count;    /* tokens in use */
     int cap;      /* tokens allocated */
 } mxe_json;
