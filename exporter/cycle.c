@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "expo.h"
-#include "gzip.h"
 #include "live.h"
 #include "log.h"
 #include "api_poll.h"
@@ -61,23 +60,6 @@ static void log_failure(mxe_collector *c, const char *err, int64_t now)
     snprintf(c->last_error, sizeof c->last_error, "%.*s", (int)sizeof c->last_error - 1, err);
 }
 
-/* One variant of /metrics in both formats, each with its gzip copy. */
-static int render_variant(mxe_view *v, int variant, const mxe_streams *streams,
-                          const mxe_exporter_stats *st, const mxe_process_stats *proc)
-{
-    mxe_buf *prom = &v->metrics[MXE_FMT_PROMETHEUS][variant][MXE_ENC_IDENTITY];
-    mxe_buf *om = &v->metrics[MXE_FMT_OPENMETRICS][variant][MXE_ENC_IDENTITY];
-    mxe_buf *prom_gz = &v->metrics[MXE_FMT_PROMETHEUS][variant][MXE_ENC_GZIP];
-    mxe_buf *om_gz = &v->metrics[MXE_FMT_OPENMETRICS][variant][MXE_ENC_GZIP];
-    /* The sample blocks are the same in both formats: compressed once for both. */
-    mxe_gzip_piece pieces[MXE_EXPO_MAX_PIECES];
-    size_t n;
-    if (mxe_expo_render_pair(prom, om, streams, st, proc, pieces, &n) != 0 ||
-        mxe_gzip_pair(prom->data, om->data, pieces, n, prom_gz, om_gz) != 0)
-        return -1;
-    return 0;
-}
-
 /* Build and publish the view for this cycle. */
 static void publish_view(mxe_collector *c, bool ok)
 {
@@ -113,20 +95,7 @@ static void publish_view(mxe_collector *c, bool ok)
         .subscribers_websocket = subs_ws,
         .subscribers_sse = subs_sse,
     };
-    int rc = 0;
-    if (ok)
-        rc |= render_variant(v, MXE_VARIANT_LIVE, &c->last_good->streams, &st,
-                             have_proc ? &proc : NULL);
-    /* The stale body: served when this cycle failed or the poll loop falls behind. */
-    mxe_exporter_stats stale = st;
-    stale.up = false;
-    if (rc == 0)
-        rc |= render_variant(v, MXE_VARIANT_STALE, NULL, &stale, have_proc ? &proc : NULL);
-    if (rc != 0) {
-        mxe_error("out of memory rendering /metrics; serving the previous view");
-        mxe_view_unref(v);
-        return;
-    }
+    mxe_view_set_inputs(v, &st, have_proc ? &proc : NULL);
     mxe_hub_publish(c->hub, v);
 }
 

@@ -1,9 +1,10 @@
 /* The HTTP server on libmicrohttpd; see http.h and docs/http-api.md.
  *
- * Every handler takes a reference to the hub's current view, picks bytes that the poll
- * loop rendered, and hands them to MHD without copying; the response's free callback
- * drops the reference when MHD is done with the bytes. Nothing here parses documents,
- * renders exposition text, compresses or touches the disk while a request waits. */
+ * Every handler takes a reference to the hub's current view, picks its bytes, and hands
+ * them to MHD without copying; the response's free callback drops the reference when MHD
+ * is done with the bytes. The only work a request may wait for is the view rendering its
+ * /metrics bodies for the cycle's first scrape (snapshot.h); nothing here parses
+ * documents or touches the disk while a request waits. */
 #define _GNU_SOURCE /* RTLD_DEFAULT */
 #include "http.h"
 
@@ -519,14 +520,14 @@ static enum MHD_Result serve_metrics(mxe_http *h, struct MHD_Connection *c, cons
     int64_t now = mxe_now_mono_ms();
     bool gzip = wants_gzip(c);
     const mxe_buf *body = mxe_view_metrics(v, fmt, gzip, now);
-    if (gzip && body->len == 0) { /* not compressed this cycle: identity is always fine */
+    if (gzip && (!body || body->len == 0)) { /* no gzip copy: identity is always fine */
         gzip = false;
         body = mxe_view_metrics(v, fmt, false, now);
     }
-    if (body->len == 0) {
+    if (!body || body->len == 0) {
         mxe_view_unref(v);
         return send_static(c, MHD_HTTP_SERVICE_UNAVAILABLE, TEXT_PLAIN,
-                           "metrics were not rendered this cycle\n");
+                           "out of memory rendering /metrics\n");
     }
     struct MHD_Response *r = view_response(v, body->data, body->len);
     if (r && !add_headers(r, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding", (const char *)NULL))

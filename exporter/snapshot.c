@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gzip.h"
 #include "streams_json.h"
 
 /* A fast 64-bit content hash for the ETag (not cryptographic: it only has to change
@@ -92,8 +93,15 @@ long mxe_snapshot_find(const mxe_snapshot *s, const char *name, size_t len)
 mxe_view *mxe_view_new(void)
 {
     mxe_view *v = calloc(1, sizeof *v);
-    if (v)
-        atomic_init(&v->refs, 1);
+    if (!v)
+        return NULL;
+    if (pthread_mutex_init(&v->render_mu, NULL) != 0) {
+        free(v);
+        return NULL;
+    }
+    atomic_init(&v->refs, 1);
+    atomic_init(&v->rendered[0], 0);
+    atomic_init(&v->rendered[1], 0);
     return v;
 }
 
@@ -113,7 +121,22 @@ void mxe_view_unref(mxe_view *v)
         for (int k = 0; k < 2; k++)
             for (int e = 0; e < 2; e++)
                 mxe_buf_free(&v->metrics[f][k][e]);
+    pthread_mutex_destroy(&v->render_mu);
     free(v);
+}
+
+void mxe_view_set_inputs(mxe_view *v, const mxe_exporter_stats *stats,
+                         const mxe_process_stats *proc)
+{
+    v->lazy = true;
+    v->stats = *stats;
+    if (stats->mediamtx_version) {
+        snprintf(v->version, sizeof v->version, "%s", stats->mediamtx_version);
+        v->stats.mediamtx_version = v->version;
+    }
+    v->have_proc = proc != NULL;
+    if (proc)
+        v->proc = *proc;
 }
 
 bool mxe_view_ready(const mxe_view *v, int64_t now_mono_ms)
@@ -122,14 +145,58 @@ bool mxe_view_ready(const mxe_view *v, int64_t now_mono_ms)
            now_mono_ms - v->last_success_mono_ms <= v->stale_after_ms;
 }
 
-const mxe_buf *mxe_view_metrics(const mxe_view *v, mxe_expo_format fmt, bool gzip,
-                                int64_t now_mono_ms)
+/* Render what variant/enc needs, under render_mu. Both formats at once: their sample
+ * lines are the same, so the pair costs little more than one (expo.h); gzip compresses
+ * the shared blocks once for both. The STALE variant never has per-stream series. */
+static int render(mxe_view *v, int variant, int enc)
 {
-    int variant = MXE_VARIANT_STALE;
-    if (v->last_poll_ok && mxe_view_ready(v, now_mono_ms) &&
-        v->metrics[fmt][MXE_VARIANT_LIVE][0].len)
-        variant = MXE_VARIANT_LIVE;
-    return &v->metrics[fmt][variant][gzip ? MXE_ENC_GZIP : MXE_ENC_IDENTITY];
+    mxe_buf *prom = &v->metrics[MXE_FMT_PROMETHEUS][variant][MXE_ENC_IDENTITY];
+    mxe_buf *om = &v->metrics[MXE_FMT_OPENMETRICS][variant][MXE_ENC_IDENTITY];
+    unsigned have = atomic_load_explicit(&v->rendered[variant], memory_order_relaxed);
+    if (!(have & (1u << MXE_ENC_IDENTITY))) {
+        mxe_exporter_stats st = v->stats;
+        st.up = variant == MXE_VARIANT_LIVE;
+        const mxe_streams *streams = variant == MXE_VARIANT_LIVE ? &v->snap->streams : NULL;
+        if (mxe_expo_render_pair(prom, om, streams, &st, v->have_proc ? &v->proc : NULL,
+                                 v->pieces[variant], &v->n_pieces[variant]) != 0) {
+            mxe_buf_free(prom);
+            mxe_buf_free(om);
+            return -1;
+        }
+        have |= 1u << MXE_ENC_IDENTITY;
+        atomic_store_explicit(&v->rendered[variant], have, memory_order_release);
+    }
+    if (enc == MXE_ENC_GZIP && !(have & (1u << MXE_ENC_GZIP))) {
+        mxe_buf *prom_gz = &v->metrics[MXE_FMT_PROMETHEUS][variant][MXE_ENC_GZIP];
+        mxe_buf *om_gz = &v->metrics[MXE_FMT_OPENMETRICS][variant][MXE_ENC_GZIP];
+        if (mxe_gzip_pair(prom->data, om->data, v->pieces[variant], v->n_pieces[variant], prom_gz,
+                          om_gz) != 0) {
+            mxe_buf_free(prom_gz);
+            mxe_buf_free(om_gz);
+            return -1;
+        }
+        atomic_store_explicit(&v->rendered[variant], have | 1u << MXE_ENC_GZIP,
+                              memory_order_release);
+    }
+    return 0;
+}
+
+const mxe_buf *mxe_view_metrics(mxe_view *v, mxe_expo_format fmt, bool gzip, int64_t now_mono_ms)
+{
+    int enc = gzip ? MXE_ENC_GZIP : MXE_ENC_IDENTITY;
+    bool live_ok = v->lazy ? v->snap != NULL : v->metrics[fmt][MXE_VARIANT_LIVE][0].len > 0;
+    int variant = v->last_poll_ok && live_ok && mxe_view_ready(v, now_mono_ms) ? MXE_VARIANT_LIVE
+                                                                               : MXE_VARIANT_STALE;
+    /* Acquire pairs with render()'s release: the bytes are complete once the bit shows. */
+    if (v->lazy &&
+        !(atomic_load_explicit(&v->rendered[variant], memory_order_acquire) & (1u << enc))) {
+        pthread_mutex_lock(&v->render_mu);
+        int rc = render(v, variant, enc);
+        pthread_mutex_unlock(&v->render_mu);
+        if (rc != 0)
+            return NULL;
+    }
+    return &v->metrics[fmt][variant][enc];
 }
 
 int mxe_hub_init(mxe_hub *h)

@@ -14,8 +14,9 @@
 #include "snapshot.h"
 
 /* Where one cycle's time went (see mxe_phase_time): fetch, parse and aggregate as the
- * poll measured them; render: the JSON document, its ETag and the /metrics bodies in
- * both formats with their gzip copies; mirror: the last write of the file and Redis
+ * poll measured them; render: the JSON document, its ETag, the /proc statistics and
+ * publishing the view (the /metrics bodies are rendered later, by the first scrape, see
+ * snapshot.h); mirror: the last write of the file and Redis
  * (daemon: by the mirror worker, usually the previous cycle's snapshot; --once: this
  * cycle's synchronous write). */
 typedef struct mxe_cycle_times {

@@ -1,6 +1,6 @@
 /* Stream records and exporter state → Prometheus text format 0.0.4 or OpenMetrics 1.0.0.
- * Called once per poll cycle; the bytes are served as they are. Every family is listed
- * in one table (expo.c), walked family-outer, stream-inner. */
+ * Called at most once per poll cycle (snapshot.h); the bytes are served as they are. Every family
+ * is listed in one table (expo.c), walked family-outer, stream-inner. */
 #ifndef MXE_EXPO_H
 #define MXE_EXPO_H
 

@@ -1,4 +1,4 @@
-/* gzip for the pre-rendered /metrics bodies: compressed once per cycle, served many times. */
+/* gzip for the /metrics bodies: compressed at most once per cycle, served many times. */
 #ifndef MXE_GZIP_H
 #define MXE_GZIP_H
 

@@ -1,6 +1,7 @@
 /* The HTTP server (libmicrohttpd): /metrics, /api/streams/latest, /api/streams/{path},
- * /healthz, /readyz and /. Handlers only pick pre-rendered bytes from the hub's current
- * view; nothing is parsed, rendered or written to disk while a request waits. */
+ * /healthz, /readyz and /. Handlers pick bytes from the hub's current view; the only work a
+ * request may wait for is the first rendering of that view's /metrics (in memory, at most
+ * once per cycle). Nothing is parsed or written to disk while a request waits. */
 #ifndef MXE_HTTP_H
 #define MXE_HTTP_H
 

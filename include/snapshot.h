@@ -3,7 +3,8 @@
  *  mxe_snapshot — the last successful poll: stream records and the JSON document that
  *                 Redis, the file and /api/streams/latest carry byte for byte.
  *  mxe_view     — everything the HTTP side serves until the next cycle: a reference to
- *                 the last good snapshot and the pre-rendered /metrics bodies.
+ *                 the last good snapshot and the /metrics bodies, each rendered at most
+ *                 once, by the first request that wants it.
  *  mxe_hub      — the one place where the poll loop swaps in a new view and readers
  *                 (HTTP handlers, live feeds) take a reference to the current one. */
 #ifndef MXE_SNAPSHOT_H
@@ -55,18 +56,35 @@ typedef struct mxe_view {
     int64_t stale_after_ms;       /* three poll intervals */
     char last_error[256];         /* why the last poll failed, "" when it did not */
     /* /metrics bodies: [format][variant][encoding]. LIVE carries the per-stream series and
-     * is empty (len 0) when the cycle's poll failed; STALE never has per-stream series. */
+     * is only served when the cycle's poll succeeded; STALE never has per-stream series. */
     mxe_buf metrics[2][2][2];
+    /* Rendering on demand (mxe_view_set_inputs): Prometheus usually scrapes every 15 s or
+     * more while the poll runs every 2 s, so rendering every body every cycle would mostly
+     * be thrown away. A view without inputs serves metrics[] as it was filled in. */
+    bool lazy;
+    mxe_exporter_stats stats; /* stats.mediamtx_version points into version[] */
+    char version[64];
+    mxe_process_stats proc;
+    bool have_proc;
+    pthread_mutex_t render_mu; /* held while a body is rendered */
+    atomic_uint rendered[2];   /* per variant: bit 1 << encoding once those bodies exist */
+    mxe_gzip_piece pieces[2][MXE_EXPO_MAX_PIECES]; /* the layout mxe_gzip_pair() reuses */
+    size_t n_pieces[2];
 } mxe_view;
 
 /* A view with one reference and everything empty. NULL when out of memory. */
 mxe_view *mxe_view_new(void);
 mxe_view *mxe_view_ref(mxe_view *v);
 void mxe_view_unref(mxe_view *v);
+/* Make the view render its /metrics bodies on demand from these values (copied; the
+ * per-stream series come from v->snap). `proc` NULL omits the process_* families. */
+void mxe_view_set_inputs(mxe_view *v, const mxe_exporter_stats *stats,
+                         const mxe_process_stats *proc);
 /* The /metrics body to serve now: LIVE when the last poll succeeded and is younger than
- * stale_after_ms at `now_mono_ms`, else STALE. */
-const mxe_buf *mxe_view_metrics(const mxe_view *v, mxe_expo_format fmt, bool gzip,
-                                int64_t now_mono_ms);
+ * stale_after_ms at `now_mono_ms`, else STALE. The first call that wants a body renders
+ * it (both formats at once; gzip only when asked for); later calls, from any thread,
+ * get the same bytes. NULL when out of memory (the next call tries again). */
+const mxe_buf *mxe_view_metrics(mxe_view *v, mxe_expo_format fmt, bool gzip, int64_t now_mono_ms);
 /* A poll succeeded within stale_after_ms of now_mono_ms (the /readyz condition). */
 bool mxe_view_ready(const mxe_view *v, int64_t now_mono_ms);
 
