@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,6 @@
 
 #include "log.h"
 #include "clock.h"
-
-#define SCAN_INTERVAL_MS 250
 
 /* One per connection, in the socket context; all fields under the deadline's mutex. */
 typedef struct conn_rec {
@@ -27,28 +26,41 @@ typedef struct conn_rec {
 
 struct mxe_header_deadline {
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* signals `stopping` */
+    pthread_cond_t cv; /* signals `stopping`, and a waiting connection while `idle` */
     pthread_t thread;
     bool stopping;
+    bool idle; /* the watchdog sleeps without a deadline: no connection is waiting */
     unsigned timeout_ms;
     conn_rec *head;
     uint64_t expired;
 };
+
+/* Wake the watchdog if it sleeps without a deadline (under d->mu): a connection now waits
+ * for request headers. A deadline added while it sleeps towards an earlier one needs no
+ * wake-up: every new deadline is now + timeout, later than any set before. */
+static void wake_if_idle(mxe_header_deadline *d)
+{
+    if (d->idle) {
+        d->idle = false;
+        pthread_cond_signal(&d->cv);
+    }
+}
 
 static void *watchdog(void *arg)
 {
     mxe_header_deadline *d = arg;
     pthread_mutex_lock(&d->mu);
     while (!d->stopping) {
-        struct timespec ts = mxe_mono_deadline(mxe_now_mono_ms() + SCAN_INTERVAL_MS);
-        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
-        if (d->stopping)
-            break;
-        int64_t now = mxe_now_mono_ms();
+        int64_t now = mxe_now_mono_ms(), next = INT64_MAX; /* the earliest deadline ahead */
         unsigned n = 0;
         for (conn_rec *r = d->head; r; r = r->next) {
-            if (!r->waiting || r->shut || now - r->since_ms < (int64_t)d->timeout_ms)
+            if (!r->waiting || r->shut)
                 continue;
+            int64_t due = r->since_ms + (int64_t)d->timeout_ms;
+            if (due > now) {
+                next = due < next ? due : next;
+                continue;
+            }
             /* Safe: libmicrohttpd reports the connection closed (which unlinks r under
              * this mutex) before it closes the descriptor, so r->fd is still this
              * connection's socket. */
@@ -61,6 +73,16 @@ static void *watchdog(void *arg)
             mxe_debug("http: closed %u connection(s) that did not send complete request "
                       "headers within %u ms",
                       n, d->timeout_ms);
+        /* Sleep until the earliest deadline, or, with none, until a connection waits: no
+         * timer wakes an exporter that nobody is talking to (a wake-up costs tens of µs
+         * on a VM). */
+        d->idle = next == INT64_MAX;
+        if (d->idle) {
+            pthread_cond_wait(&d->cv, &d->mu);
+        } else {
+            struct timespec ts = mxe_mono_deadline(next);
+            pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+        }
     }
     pthread_mutex_unlock(&d->mu);
     return NULL;
@@ -129,6 +151,7 @@ void mxe_header_deadline_on_connection(void *cls, struct MHD_Connection *c, void
         if (d->head)
             d->head->prev = r;
         d->head = r;
+        wake_if_idle(d);
         pthread_mutex_unlock(&d->mu);
         *socket_context = r;
         return;
@@ -163,6 +186,8 @@ static void set_waiting(mxe_header_deadline *d, struct MHD_Connection *c, bool w
     pthread_mutex_lock(&d->mu);
     r->waiting = waiting;
     r->since_ms = mxe_now_mono_ms();
+    if (waiting)
+        wake_if_idle(d);
     pthread_mutex_unlock(&d->mu);
 }
 
