@@ -848,7 +848,7 @@ def build_table(res, a):
         lambda r: "%.2f×" % (r["exporter"]["cpu_ms"] / r["floor"]["cpu_ms_median"]))
     row("exporter CPU per cycle, scraped once per cycle as Prometheus does (/proc; median)",
         lambda r: "%.2f ms" % r["scraped"]["cpu_ms"])
-    row("  of which the scrape: rendering /metrics (OpenMetrics and 0.0.4, gzip) and serving it",
+    row("  of which the scrape: rendering /metrics (OpenMetrics, gzip) and serving it",
         lambda r: "%.2f ms" % (r["scraped"]["cpu_ms"] - r["exporter"]["cpu_ms"]))
     row("rounds of floor / exporter / exporter scraped, back to back (ms)",
         lambda r: "; ".join("%.1f / %.1f / %.1f" % x for x in r["rounds"]))

@@ -95,7 +95,7 @@ static void publish_view(mxe_collector *c, bool ok)
         .subscribers_websocket = subs_ws,
         .subscribers_sse = subs_sse,
     };
-    mxe_view_set_inputs(v, &st, have_proc ? &proc : NULL);
+    mxe_view_set_inputs(v, &st, have_proc ? &proc : NULL, c->hub);
     mxe_hub_publish(c->hub, v);
 }
 

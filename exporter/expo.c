@@ -516,62 +516,6 @@ int mxe_expo_render(mxe_buf *out, mxe_expo_format fmt, const mxe_streams *stream
     return mxe_buf_ok(out) ? 0 : -1;
 }
 
-/* Record one piece of the pair (see mxe_expo_render_pair()); false when there is no room. */
-static bool add_piece(mxe_gzip_piece *pieces, size_t *n, mxe_gzip_piece p)
-{
-    if (!pieces)
-        return true;
-    if (*n == MXE_EXPO_MAX_PIECES)
-        return false;
-    pieces[(*n)++] = p;
-    return true;
-}
-
-int mxe_expo_render_pair(mxe_buf *prom, mxe_buf *om, const mxe_streams *streams,
-                         const mxe_exporter_stats *stats, const mxe_process_stats *proc,
-                         mxe_gzip_piece *pieces, size_t *n_pieces)
-{
-    render_ctx cp = make_ctx(prom, false, streams, stats, proc);
-    render_ctx co = cp;
-    co.out = om;
-    co.om = true;
-    size_t est = estimate_size(&cp);
-    mxe_buf_reserve(prom, est);
-    mxe_buf_reserve(om, est);
-    size_t np = 0;
-    bool room = true;
-    for (size_t i = 0; i < N_FAMILIES && room; i++) {
-        const family *f = &FAMILIES[i];
-        if (family_series(&cp, f) == 0)
-            continue;
-        char sample[MAX_SAMPLE_NAME + sizeof "{path=\""];
-        size_t sample_len = sample_name(f, sample);
-        if (!sample_len) {
-            prom->failed = om->failed = true;
-            break;
-        }
-        size_t p0 = prom->len, o0 = om->len;
-        put_metadata(&cp, f, sample, sample_len, strlen(f->name));
-        put_metadata(&co, f, sample, sample_len, strlen(f->name));
-        room =
-            add_piece(pieces, &np, (mxe_gzip_piece){p0, prom->len - p0, o0, om->len - o0, false});
-        size_t start = prom->len;
-        put_samples(&cp, f, sample, sample_len);
-        if (mxe_buf_ok(prom))
-            mxe_buf_append(om, prom->data + start, prom->len - start);
-        room =
-            room && add_piece(pieces, &np, (mxe_gzip_piece){start, prom->len - start, 0, 0, true});
-    }
-    size_t o0 = om->len;
-    PUT_LIT(om, "# EOF\n");
-    room = room && add_piece(pieces, &np, (mxe_gzip_piece){prom->len, 0, o0, om->len - o0, false});
-    if (!room)
-        prom->failed = om->failed = true;
-    if (n_pieces)
-        *n_pieces = np;
-    return mxe_buf_ok(prom) && mxe_buf_ok(om) ? 0 : -1;
-}
-
 const char *mxe_expo_content_type(mxe_expo_format fmt)
 {
     return fmt == MXE_FMT_OPENMETRICS ? MXE_OPENMETRICS_CONTENT_TYPE : MXE_PROMETHEUS_CONTENT_TYPE;

@@ -112,11 +112,30 @@ mxe_view *mxe_view_ref(mxe_view *v)
     return v;
 }
 
+/* Move a buffer into an empty place (the caller holds the hub's mutex); an emptied
+ * buffer keeps its memory. */
+static void take(mxe_buf *from, mxe_buf *to)
+{
+    if (from->data && !from->failed && !to->data) {
+        *to = *from;
+        to->len = 0;
+        *from = (mxe_buf)MXE_BUF_INIT;
+    }
+}
+
 void mxe_view_unref(mxe_view *v)
 {
     if (!v || atomic_fetch_sub(&v->refs, 1) != 1)
         return;
     mxe_snapshot_unref(v->snap);
+    if (v->recycle) {
+        pthread_mutex_lock(&v->recycle->mu);
+        for (int f = 0; f < 2; f++)
+            for (int k = 0; k < 2; k++)
+                for (int e = 0; e < 2; e++)
+                    take(&v->metrics[f][k][e], &v->recycle->spare[f][k][e]);
+        pthread_mutex_unlock(&v->recycle->mu);
+    }
     for (int f = 0; f < 2; f++)
         for (int k = 0; k < 2; k++)
             for (int e = 0; e < 2; e++)
@@ -126,9 +145,10 @@ void mxe_view_unref(mxe_view *v)
 }
 
 void mxe_view_set_inputs(mxe_view *v, const mxe_exporter_stats *stats,
-                         const mxe_process_stats *proc)
+                         const mxe_process_stats *proc, mxe_hub *recycle)
 {
     v->lazy = true;
+    v->recycle = recycle;
     v->stats = *stats;
     if (stats->mediamtx_version) {
         snprintf(v->version, sizeof v->version, "%s", stats->mediamtx_version);
@@ -145,40 +165,62 @@ bool mxe_view_ready(const mxe_view *v, int64_t now_mono_ms)
            now_mono_ms - v->last_success_mono_ms <= v->stale_after_ms;
 }
 
-/* Render what variant/enc needs, under render_mu. Both formats at once: their sample
- * lines are the same, so the pair costs little more than one (expo.h); gzip compresses
- * the shared blocks once for both. The STALE variant never has per-stream series. */
-static int render(mxe_view *v, int variant, int enc)
+/* The bit of rendered[variant] that says metrics[fmt][variant][enc] exists. */
+static unsigned done_bit(int fmt, int enc)
 {
-    mxe_buf *prom = &v->metrics[MXE_FMT_PROMETHEUS][variant][MXE_ENC_IDENTITY];
-    mxe_buf *om = &v->metrics[MXE_FMT_OPENMETRICS][variant][MXE_ENC_IDENTITY];
+    return 1u << (fmt * 2 + enc);
+}
+
+/* Render what fmt/variant/enc needs, under render_mu: the plain body, then its gzip copy
+ * if asked for. Only the format a scraper asks for is rendered (Prometheus asks for one),
+ * into the buffers the last view gave back. The STALE variant has no per-stream series. */
+static int render(mxe_view *v, int variant, int fmt, int enc)
+{
+    mxe_buf *plain = &v->metrics[fmt][variant][MXE_ENC_IDENTITY];
+    mxe_buf *gz = &v->metrics[fmt][variant][MXE_ENC_GZIP];
+    mxe_buf zmem = MXE_BUF_INIT;
     unsigned have = atomic_load_explicit(&v->rendered[variant], memory_order_relaxed);
-    if (!(have & (1u << MXE_ENC_IDENTITY))) {
+    bool want_plain = !(have & done_bit(fmt, MXE_ENC_IDENTITY));
+    bool want_gz = enc == MXE_ENC_GZIP && !(have & done_bit(fmt, MXE_ENC_GZIP));
+    if (v->recycle) {
+        pthread_mutex_lock(&v->recycle->mu);
+        if (want_plain)
+            take(&v->recycle->spare[fmt][variant][MXE_ENC_IDENTITY], plain);
+        if (want_gz) {
+            take(&v->recycle->spare[fmt][variant][MXE_ENC_GZIP], gz);
+            take(&v->recycle->zmem, &zmem);
+        }
+        pthread_mutex_unlock(&v->recycle->mu);
+    }
+    int rc = 0;
+    if (want_plain) {
         mxe_exporter_stats st = v->stats;
         st.up = variant == MXE_VARIANT_LIVE;
         const mxe_streams *streams = variant == MXE_VARIANT_LIVE ? &v->snap->streams : NULL;
-        if (mxe_expo_render_pair(prom, om, streams, &st, v->have_proc ? &v->proc : NULL,
-                                 v->pieces[variant], &v->n_pieces[variant]) != 0) {
-            mxe_buf_free(prom);
-            mxe_buf_free(om);
-            return -1;
+        rc = mxe_expo_render(plain, (mxe_expo_format)fmt, streams, &st,
+                             v->have_proc ? &v->proc : NULL);
+        if (rc == 0) {
+            have |= done_bit(fmt, MXE_ENC_IDENTITY);
+            atomic_store_explicit(&v->rendered[variant], have, memory_order_release);
+        } else {
+            mxe_buf_free(plain);
         }
-        have |= 1u << MXE_ENC_IDENTITY;
-        atomic_store_explicit(&v->rendered[variant], have, memory_order_release);
     }
-    if (enc == MXE_ENC_GZIP && !(have & (1u << MXE_ENC_GZIP))) {
-        mxe_buf *prom_gz = &v->metrics[MXE_FMT_PROMETHEUS][variant][MXE_ENC_GZIP];
-        mxe_buf *om_gz = &v->metrics[MXE_FMT_OPENMETRICS][variant][MXE_ENC_GZIP];
-        if (mxe_gzip_pair(prom->data, om->data, v->pieces[variant], v->n_pieces[variant], prom_gz,
-                          om_gz) != 0) {
-            mxe_buf_free(prom_gz);
-            mxe_buf_free(om_gz);
-            return -1;
-        }
-        atomic_store_explicit(&v->rendered[variant], have | 1u << MXE_ENC_GZIP,
-                              memory_order_release);
+    if (want_gz && rc == 0) {
+        rc = mxe_gzip(plain->data, plain->len, gz, &zmem);
+        if (rc == 0)
+            atomic_store_explicit(&v->rendered[variant], have | done_bit(fmt, MXE_ENC_GZIP),
+                                  memory_order_release);
+        else
+            mxe_buf_free(gz);
     }
-    return 0;
+    if (v->recycle && zmem.data) {
+        pthread_mutex_lock(&v->recycle->mu);
+        take(&zmem, &v->recycle->zmem);
+        pthread_mutex_unlock(&v->recycle->mu);
+    }
+    mxe_buf_free(&zmem); /* kept only when the hub had none back already */
+    return rc;
 }
 
 const mxe_buf *mxe_view_metrics(mxe_view *v, mxe_expo_format fmt, bool gzip, int64_t now_mono_ms)
@@ -189,9 +231,9 @@ const mxe_buf *mxe_view_metrics(mxe_view *v, mxe_expo_format fmt, bool gzip, int
                                                                                : MXE_VARIANT_STALE;
     /* Acquire pairs with render()'s release: the bytes are complete once the bit shows. */
     if (v->lazy &&
-        !(atomic_load_explicit(&v->rendered[variant], memory_order_acquire) & (1u << enc))) {
+        !(atomic_load_explicit(&v->rendered[variant], memory_order_acquire) & done_bit(fmt, enc))) {
         pthread_mutex_lock(&v->render_mu);
-        int rc = render(v, variant, enc);
+        int rc = render(v, variant, fmt, enc);
         pthread_mutex_unlock(&v->render_mu);
         if (rc != 0)
             return NULL;
@@ -241,6 +283,11 @@ void mxe_hub_destroy(mxe_hub *h)
 {
     mxe_view_unref(h->current);
     h->current = NULL;
+    for (int f = 0; f < 2; f++)
+        for (int k = 0; k < 2; k++)
+            for (int e = 0; e < 2; e++)
+                mxe_buf_free(&h->spare[f][k][e]);
+    mxe_buf_free(&h->zmem);
     pthread_cond_destroy(&h->changed);
     pthread_mutex_destroy(&h->mu);
 }

@@ -8,7 +8,6 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "gzip.h"
 #include "model.h"
 #include "procstat.h"
 
@@ -39,17 +38,6 @@ typedef struct mxe_exporter_stats {
  * failed (out of memory); nothing is ever truncated silently. */
 int mxe_expo_render(mxe_buf *out, mxe_expo_format fmt, const mxe_streams *streams,
                     const mxe_exporter_stats *stats, const mxe_process_stats *proc);
-
-/* Both formats at once, each appended to its buffer exactly as mxe_expo_render() would
- * write it. The sample lines are the same in both formats, so they are rendered once and
- * copied: about half the CPU of two calls. With `pieces` not NULL, the two bodies are also
- * described as pieces for mxe_gzip_pair() (A = prom, B = om; the sample blocks shared),
- * at most MXE_EXPO_MAX_PIECES of them, their number in *n_pieces. 0, or -1 when a buffer
- * failed. */
-#define MXE_EXPO_MAX_PIECES 128
-int mxe_expo_render_pair(mxe_buf *prom, mxe_buf *om, const mxe_streams *streams,
-                         const mxe_exporter_stats *stats, const mxe_process_stats *proc,
-                         mxe_gzip_piece *pieces, size_t *n_pieces);
 
 /* Choose the format for an Accept header value (may be NULL): OpenMetrics when the
  * client prefers application/openmetrics-text (by q-value, as Prometheus 2.x sends it),

@@ -44,6 +44,8 @@ void mxe_snapshot_unref(mxe_snapshot *s);
 /* Index of the record named name[0..len) or -1. */
 long mxe_snapshot_find(const mxe_snapshot *s, const char *name, size_t len);
 
+struct mxe_hub; /* below */
+
 enum { MXE_VARIANT_LIVE = 0, MXE_VARIANT_STALE = 1 };
 enum { MXE_ENC_IDENTITY = 0, MXE_ENC_GZIP = 1 };
 
@@ -66,10 +68,9 @@ typedef struct mxe_view {
     char version[64];
     mxe_process_stats proc;
     bool have_proc;
+    struct mxe_hub *recycle;   /* takes the body buffers back when the view goes; NULL: freed */
     pthread_mutex_t render_mu; /* held while a body is rendered */
-    atomic_uint rendered[2];   /* per variant: bit 1 << encoding once those bodies exist */
-    mxe_gzip_piece pieces[2][MXE_EXPO_MAX_PIECES]; /* the layout mxe_gzip_pair() reuses */
-    size_t n_pieces[2];
+    atomic_uint rendered[2];   /* per variant: bit 1 << (format * 2 + encoding) once made */
 } mxe_view;
 
 /* A view with one reference and everything empty. NULL when out of memory. */
@@ -77,12 +78,13 @@ mxe_view *mxe_view_new(void);
 mxe_view *mxe_view_ref(mxe_view *v);
 void mxe_view_unref(mxe_view *v);
 /* Make the view render its /metrics bodies on demand from these values (copied; the
- * per-stream series come from v->snap). `proc` NULL omits the process_* families. */
+ * per-stream series come from v->snap). `proc` NULL omits the process_* families.
+ * `recycle` (may be NULL) lends and takes back the body buffers; it must outlive v. */
 void mxe_view_set_inputs(mxe_view *v, const mxe_exporter_stats *stats,
-                         const mxe_process_stats *proc);
+                         const mxe_process_stats *proc, struct mxe_hub *recycle);
 /* The /metrics body to serve now: LIVE when the last poll succeeded and is younger than
  * stale_after_ms at `now_mono_ms`, else STALE. The first call that wants a body renders
- * it (both formats at once; gzip only when asked for); later calls, from any thread,
+ * it (that format only; its gzip copy only when asked for); later calls, from any thread,
  * get the same bytes. NULL when out of memory (the next call tries again). */
 const mxe_buf *mxe_view_metrics(mxe_view *v, mxe_expo_format fmt, bool gzip, int64_t now_mono_ms);
 /* A poll succeeded within stale_after_ms of now_mono_ms (the /readyz condition). */
@@ -93,6 +95,11 @@ typedef struct mxe_hub {
     pthread_cond_t changed; /* broadcast on every publish (live feeds wait on it) */
     mxe_view *current;      /* NULL before the first publish */
     bool closing;           /* set by mxe_hub_close(): waiters return */
+    /* The body buffers of the last view that went, emptied, for the next rendering: its
+     * memory is already mapped and large enough, so rendering neither page-faults (tens
+     * of µs each on a VM) nor fragments the heap. Under mu. */
+    mxe_buf spare[2][2][2];
+    mxe_buf zmem; /* zlib's state for mxe_gzip(), lent the same way */
 } mxe_hub;
 
 int mxe_hub_init(mxe_hub *h);

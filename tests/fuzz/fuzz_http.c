@@ -100,8 +100,9 @@ static mxe_view *build_view(uint64_t seq)
                                       var == MXE_VARIANT_LIVE ? &snap->streams : NULL, &st,
                                       NULL) == 0,
                       "render");
-            FZ_ASSERT(mxe_gzip(plain->data, plain->len, &v->metrics[fmt][var][MXE_ENC_GZIP]) == 0,
-                      "gzip");
+            FZ_ASSERT(
+                mxe_gzip(plain->data, plain->len, &v->metrics[fmt][var][MXE_ENC_GZIP], NULL) == 0,
+                "gzip");
         }
     }
     return v;

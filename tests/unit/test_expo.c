@@ -652,43 +652,6 @@ START_TEST(many_streams)
 }
 END_TEST
 
-/* mxe_expo_render_pair() writes exactly what two mxe_expo_render() calls write: with
- * streams, SRT and escaping (basic), stale (no streams), and without process stats. */
-START_TEST(render_pair_equals_render)
-{
-    mxe_streams s = basic_streams();
-    const struct {
-        const mxe_streams *s;
-        const mxe_exporter_stats *st;
-        const mxe_process_stats *p;
-    } cases[] = {
-        {&s, &basic_stats, &fixed_proc},
-        {NULL, &stale_stats, &fixed_proc},
-        {&s, &basic_stats, NULL},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        mxe_buf prom = MXE_BUF_INIT, om = MXE_BUF_INIT;
-        ck_assert_int_eq(
-            mxe_expo_render_pair(&prom, &om, cases[i].s, cases[i].st, cases[i].p, NULL, NULL), 0);
-        char *want_prom = render(MXE_FMT_PROMETHEUS, cases[i].s, cases[i].st, cases[i].p);
-        char *want_om = render(MXE_FMT_OPENMETRICS, cases[i].s, cases[i].st, cases[i].p);
-        ck_assert_str_eq(prom.data, want_prom);
-        ck_assert_str_eq(om.data, want_om);
-        free(want_prom);
-        free(want_om);
-        mxe_buf_free(&prom);
-        mxe_buf_free(&om);
-    }
-    /* a failing buffer fails the pair */
-    mxe_buf prom = MXE_BUF_INIT, om = MXE_BUF_INIT;
-    om.max = 100;
-    ck_assert_int_eq(mxe_expo_render_pair(&prom, &om, &s, &basic_stats, &fixed_proc, NULL, NULL),
-                     -1);
-    mxe_buf_free(&prom);
-    mxe_buf_free(&om);
-}
-END_TEST
-
 START_TEST(buffer_failure_is_reported)
 {
     mxe_streams s = basic_streams();
@@ -862,7 +825,6 @@ static Suite *expo_suite(void)
     tcase_add_test(tc, format_differences);
     tcase_add_test(tc, many_streams);
     tcase_add_test(tc, buffer_failure_is_reported);
-    tcase_add_test(tc, render_pair_equals_render);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("validators");
