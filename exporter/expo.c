@@ -431,9 +431,8 @@ static size_t sample_name(const family *f, char *sample)
     return sample_len;
 }
 
-/* The sample lines of family f. They do not depend on the format: only the metadata
- * does, which is what lets mxe_expo_render_pair() write them once. `sample` holds the
- * sample name and has room for the `{path="` that is appended to it. */
+/* The sample lines of family f (the same in both formats: only the metadata differs).
+ * `sample` holds the sample name and has room for the `{path="` appended to it. */
 static void put_samples(const render_ctx *c, const family *f, char *sample, size_t sample_len)
 {
     mxe_buf *b = c->out;
