@@ -35,7 +35,9 @@ static voidpf scratch_alloc(voidpf opaque, uInt items, uInt size)
 static void scratch_free(voidpf opaque, voidpf p)
 {
     scratch *sc = opaque;
-    if (!(sc->buf && (char *)p >= sc->buf->data && (char *)p < sc->buf->data + sc->buf->cap))
+    /* as integers: ordering pointers into different objects is undefined in C */
+    uintptr_t at = (uintptr_t)p, lo = sc->buf ? (uintptr_t)sc->buf->data : 0;
+    if (!(sc->buf && at >= lo && at - lo < sc->buf->cap))
         free(p);
 }
 
