@@ -8,20 +8,12 @@
 #include <time.h>
 
 #include "collect.h"
-#include "snapshot.h" /* mxe_now_mono_ms */
-
-static int64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-    if (clock_gettime(id, &ts) != 0)
-        return 0;
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#include "clock.h"
 
 void mxe_phase_mark_now(mxe_phase_mark *m)
 {
-    m->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
-    m->wall_ns = clock_ns(CLOCK_MONOTONIC);
+    m->cpu_ns = mxe_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    m->wall_ns = mxe_clock_ns(CLOCK_MONOTONIC);
 }
 
 void mxe_phase_add(mxe_phase_time *acc, mxe_phase_mark *since)

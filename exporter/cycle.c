@@ -121,14 +121,15 @@ static void log_cycle(const mxe_collector *c, size_t n, const mxe_poll_result *r
 mxe_cycle_result mxe_collector_cycle(mxe_collector *c)
 {
     const mxe_config *cfg = c->cfg;
-    int64_t t0 = mxe_now_mono_ms();
+    int64_t t0_ns = mxe_clock_ns(CLOCK_MONOTONIC);
     mxe_poll_result res;
     char err[512];
     int rc = mxe_poll_run(c->fetch, &c->poll_buffers, (int64_t)(cfg->timeout_s * 1000),
                           cfg->max_response_bytes, &res, err, sizeof err);
     int64_t t1 = mxe_now_mono_ms();
     c->polls++;
-    c->last_duration_s = (double)(t1 - t0) / 1000.0;
+    /* in ns: a small poll over loopback takes well under a millisecond */
+    c->last_duration_s = (double)(mxe_clock_ns(CLOCK_MONOTONIC) - t0_ns) / 1e9;
     mxe_cycle_times times = {.fetch = res.fetch, .parse = res.parse, .aggregate = res.aggregate};
     mxe_phase_mark m;
     mxe_cycle_result result = MXE_CYCLE_OK;

@@ -121,14 +121,6 @@ static int write_all(mxe_mirrors *m, const mxe_snapshot *snap, bool announce)
     return rc;
 }
 
-static uint64_t clock_ns(clockid_t id)
-{
-    struct timespec ts;
-    if (clock_gettime(id, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void *worker(void *arg)
 {
     mxe_mirrors *m = arg;
@@ -141,10 +133,12 @@ static void *worker(void *arg)
         if (!snap)
             break; /* stopping with nothing left to write */
         pthread_mutex_unlock(&m->mu);
-        uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID), wall0 = clock_ns(CLOCK_MONOTONIC);
+        uint64_t cpu0 = (uint64_t)mxe_clock_ns(CLOCK_THREAD_CPUTIME_ID),
+                 wall0 = (uint64_t)mxe_clock_ns(CLOCK_MONOTONIC);
         write_all(m, snap, false);
         mxe_snapshot_unref(snap);
-        uint64_t cpu1 = clock_ns(CLOCK_THREAD_CPUTIME_ID), wall1 = clock_ns(CLOCK_MONOTONIC);
+        uint64_t cpu1 = (uint64_t)mxe_clock_ns(CLOCK_THREAD_CPUTIME_ID),
+                 wall1 = (uint64_t)mxe_clock_ns(CLOCK_MONOTONIC);
         pthread_mutex_lock(&m->mu);
         m->stats.last_write_cpu_ns = cpu1 > cpu0 ? cpu1 - cpu0 : 0;
         m->stats.last_write_wall_ns = wall1 > wall0 ? wall1 - wall0 : 0;

@@ -9,6 +9,9 @@
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t mxe_now_mono_ms(void);
+/* clock_gettime(id) in nanoseconds, for durations (CPU-time clocks too); 0 when the clock
+ * is unavailable. */
+int64_t mxe_clock_ns(clockid_t id);
 /* CLOCK_REALTIME in seconds since the epoch. */
 double mxe_now_unix(void);
 
