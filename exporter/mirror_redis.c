@@ -272,6 +272,27 @@ out:
     return rc;
 }
 
+/* The next reply: from what hiredis has read already when it is there (a transaction's
+ * replies usually arrive in one segment), else from the socket within the time left, so
+ * the socket's timeouts are set only before a read that can block. NULL on an error or
+ * a timeout, said in err. */
+static redisReply *next_reply(mxe_mirror_redis *m, int64_t deadline, const char *what, char *err,
+                              size_t errlen)
+{
+    void *r = NULL;
+    int rc = redisGetReplyFromReader(m->ctx, &r);
+    if (rc == REDIS_OK && !r) {
+        if (arm(m, deadline, what, err, errlen) != 0)
+            return NULL;
+        rc = redisGetReply(m->ctx, &r);
+    }
+    if (rc != REDIS_OK || !r) {
+        snprintf(err, errlen, "%s: %s", what, m->ctx->errstr[0] ? m->ctx->errstr : "no reply");
+        return NULL;
+    }
+    return r;
+}
+
 static int write_once(mxe_mirror_redis *m, int64_t deadline, const char *json, size_t len,
                       long long *subscribers, char *err, size_t errlen)
 {
@@ -281,21 +302,13 @@ static int write_once(mxe_mirror_redis *m, int64_t deadline, const char *json, s
     int queued = publish ? 3 : 2; /* MULTI and the queued commands */
     for (int i = 0; i < queued; i++) {
         const char *what = i == 0 ? "MULTI" : "queue";
-        if (arm(m, deadline, what, err, errlen) != 0)
-            return -1;
-        redisReply *r = NULL;
-        if (redisGetReply(m->ctx, (void **)&r) != REDIS_OK)
-            r = NULL;
-        if (command_ok(m, err, errlen, what, r) != 0)
+        redisReply *r = next_reply(m, deadline, what, err, errlen);
+        if (!r || command_ok(m, err, errlen, what, r) != 0)
             return -1;
     }
-    if (arm(m, deadline, "EXEC", err, errlen) != 0)
+    redisReply *exec = next_reply(m, deadline, "EXEC", err, errlen);
+    if (!exec)
         return -1;
-    redisReply *exec = NULL;
-    if (redisGetReply(m->ctx, (void **)&exec) != REDIS_OK || !exec) {
-        snprintf(err, errlen, "EXEC: %s", m->ctx->errstr[0] ? m->ctx->errstr : "no reply");
-        return -1;
-    }
     int rc = 0;
     if (exec->type != REDIS_REPLY_ARRAY || exec->elements != (size_t)(publish ? 2 : 1)) {
         snprintf(err, errlen, "EXEC: %s",
