@@ -141,6 +141,9 @@ static void link_sub(mxe_live *l, sub *s)
 
 static void unlink_sub(mxe_live *l, sub *s)
 {
+    pthread_mutex_lock(&l->hub->mu); /* join() counted it in */
+    l->hub->listeners--;
+    pthread_mutex_unlock(&l->hub->mu);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -173,6 +176,9 @@ static join_result join(mxe_live *l, sub *s)
         pthread_mutex_lock(&hub->mu);
         const mxe_view *v = hub->current;
         s->pending = v && v->snap ? mxe_snapshot_ref(v->snap) : NULL;
+        /* The first listener wakes the fan-out thread out of its untimed idle wait. */
+        if (hub->listeners++ == 0)
+            pthread_cond_broadcast(&hub->changed);
         pthread_mutex_unlock(&hub->mu);
         s->queued_seq = s->pending ? s->pending->seq : 0;
         link_sub(l, s);
@@ -285,6 +291,13 @@ static void *fanout_main(void *arg)
             if (v && v->snap && v->snap->seq != last_seq) {
                 snap = mxe_snapshot_ref(v->snap);
                 break;
+            }
+            /* Nobody listens: the hub does not wake us on a publish, and there is no
+             * keep-alive to send, so sleep until the first subscriber joins. */
+            if (hub->listeners == 0) {
+                pthread_cond_wait(&hub->changed, &hub->mu);
+                next_tick = mxe_now_mono_ms() + KEEPALIVE_TICK_MS;
+                continue;
             }
             if (mxe_now_mono_ms() >= next_tick)
                 break;

@@ -258,7 +258,8 @@ void mxe_hub_publish(mxe_hub *h, mxe_view *v)
     pthread_mutex_lock(&h->mu);
     mxe_view *old = h->current;
     h->current = v;
-    pthread_cond_broadcast(&h->changed);
+    if (h->listeners > 0) /* else nobody waits for it: spare the fan-out thread a wake-up */
+        pthread_cond_broadcast(&h->changed);
     pthread_mutex_unlock(&h->mu);
     mxe_view_unref(old); /* outside the lock: freeing a large view takes time */
 }

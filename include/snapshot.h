@@ -92,9 +92,10 @@ bool mxe_view_ready(const mxe_view *v, int64_t now_mono_ms);
 
 typedef struct mxe_hub {
     pthread_mutex_t mu;
-    pthread_cond_t changed; /* broadcast on every publish (live feeds wait on it) */
+    pthread_cond_t changed; /* broadcast on a publish while listeners > 0 (live feeds) */
     mxe_view *current;      /* NULL before the first publish */
     bool closing;           /* set by mxe_hub_close(): waiters return */
+    unsigned listeners;     /* live-feed subscribers, kept by live.c */
     /* The body buffers of the last view that went, emptied, for the next rendering: its
      * memory is already mapped and large enough, so rendering neither page-faults (tens
      * of µs each on a VM) nor fragments the heap. Under mu. */
