@@ -454,6 +454,9 @@ def test_handshake_errors_and_subscriber_limit(spawn):
     assert status == 101
     assert hdrs["sec-websocket-accept"] == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
     assert hdrs["upgrade"].lower() == "websocket" and "upgrade" in hdrs["connection"].lower()
+    # The 101 can reach the client before the server has registered the subscriber; its
+    # first snapshot comes after: from then on it holds its slot.
+    assert a.frame()[0] == 0x1
     b = SSE(ex.port)
     assert b.status == 200
     # the limit (2) is reached: 503 for both feeds, with Retry-After
