@@ -77,8 +77,6 @@ static void publish_view(mxe_collector *c, bool ok)
 
     mxe_mirror_stats ms;
     mxe_mirrors_stats(c->mirrors, &ms);
-    mxe_process_stats proc;
-    bool have_proc = mxe_procstat_read(&proc) == 0;
     unsigned subs_ws, subs_sse;
     mxe_live_counts(c->live, &subs_ws, &subs_sse);
     mxe_exporter_stats st = {
@@ -95,7 +93,7 @@ static void publish_view(mxe_collector *c, bool ok)
         .subscribers_websocket = subs_ws,
         .subscribers_sse = subs_sse,
     };
-    mxe_view_set_inputs(v, &st, have_proc ? &proc : NULL, c->hub);
+    mxe_view_set_inputs(v, &st, mxe_procstat_read, c->hub);
     mxe_hub_publish(c->hub, v);
 }
 

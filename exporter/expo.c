@@ -378,9 +378,12 @@ static void put_help_text(const render_ctx *c, const family *f)
 {
     mxe_buf *b = c->out;
     put_escaped(b, f->help, true, c->om);
-    /* Every value is sampled once per poll cycle, not when the scrape arrives. */
+    /* Values are sampled at most once per poll cycle, not whenever a scrape arrives: the
+     * process_* ones by the cycle's first scrape (snapshot.h), the rest by the cycle. */
     if (f->polled)
         PUT_LIT(b, ". Values come from a background poll of the MediaMTX API every ");
+    else if (f->scope == SC_PROCESS)
+        PUT_LIT(b, ". Values are read at most once per poll cycle, every ");
     else
         PUT_LIT(b, ". Values are sampled by the background poll every ");
     mxe_buf_double(b, c->stats->poll_interval_s);

@@ -1,12 +1,15 @@
 /* process_* statistics from /proc, as client_golang's process collector reads them;
- * see procstat.h. */
+ * see procstat.h. Nothing here allocates. */
+#define _GNU_SOURCE /* getdents64 */
 #include "procstat.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -94,51 +97,96 @@ static ssize_t read_small_file(const char *path, char *buf, size_t cap)
 }
 
 /* System boot time (seconds since the epoch) from the "btime" line of /proc/stat. The
- * file can be long (one "intr" line holds thousands of counters), so read it by lines. */
+ * file can be long (one "intr" line holds thousands of counters): it is scanned in chunks
+ * of a stack buffer, so reading it allocates nothing (it may run on any HTTP thread, and
+ * every thread's malloc arena keeps what it once touched). */
 static int read_boot_time(uint64_t *btime)
 {
-    FILE *f = fopen("/proc/stat", "re");
-    if (!f)
+    int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return -1;
-    char *line = NULL;
-    size_t cap = 0;
-    int rc = -1;
-    while (getline(&line, &cap, f) > 0) {
-        if (strncmp(line, "btime ", 6) == 0) {
-            char *endp;
-            errno = 0;
-            unsigned long long v = strtoull(line + 6, &endp, 10);
-            if (errno == 0 && endp != line + 6) {
-                *btime = (uint64_t)v;
-                rc = 0;
-            }
+    static const char key[] = "btime ";
+    int match = 0; /* characters of key matched at the start of this line; -1: skip it */
+    bool in_value = false, digits = false;
+    uint64_t v = 0;
+    char buf[4096];
+    for (bool done = false; !done;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
             break;
+        for (ssize_t i = 0; i < n && !done; i++) {
+            char ch = buf[i];
+            if (in_value) {
+                done = ch < '0' || ch > '9' || v > (UINT64_MAX - 9) / 10;
+                if (!done) {
+                    v = v * 10 + (uint64_t)(ch - '0');
+                    digits = true;
+                }
+            } else if (ch == '\n') {
+                match = 0;
+            } else if (match >= 0) {
+                match = ch == key[match] ? match + 1 : -1;
+                in_value = match == (int)sizeof key - 1;
+            }
         }
     }
-    free(line);
-    fclose(f);
-    if (rc != 0)
+    close(fd);
+    if (!digits) {
         errno = EINVAL;
-    return rc;
+        return -1;
+    }
+    *btime = v;
+    return 0;
 }
 
-/* Entries of /proc/self/fd, not counting the descriptor that reads the directory. */
+/* The kernel's record for getdents64(2); read field by field with memcpy (the buffer is
+ * a char array). */
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* Entries of /proc/self/fd, not counting the descriptor that reads the directory. With
+ * getdents64 into a stack buffer rather than opendir(), which allocates 32 KiB. */
 static int count_open_fds(uint64_t *n)
 {
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
+    int fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
         return -1;
-    int self = dirfd(d);
+    char self[24];
+    snprintf(self, sizeof self, "%d", fd);
+    char buf[4096];
     uint64_t count = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
+    for (;;) {
+        ssize_t len = getdents64(fd, buf, sizeof buf);
+        if (len < 0 && errno == EINTR)
             continue;
-        if (atoi(e->d_name) == self)
-            continue;
-        count++;
+        if (len < 0) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        if (len == 0)
+            break;
+        for (size_t off = 0; off + offsetof(struct linux_dirent64, d_name) < (size_t)len;) {
+            unsigned short reclen;
+            memcpy(&reclen, buf + off + offsetof(struct linux_dirent64, d_reclen), sizeof reclen);
+            const char *name = buf + off + offsetof(struct linux_dirent64, d_name);
+            size_t room = (size_t)len - (off + offsetof(struct linux_dirent64, d_name));
+            if (reclen == 0)
+                break;
+            if (name[0] != '.' && strncmp(name, self, room) != 0)
+                count++;
+            off += reclen;
+        }
     }
-    closedir(d);
+    close(fd);
     *n = count;
     return 0;
 }
@@ -163,10 +211,16 @@ int mxe_procstat_read(mxe_process_stats *out)
         mxe_debug("procstat: sysconf: %s", strerror(errno));
         return -1;
     }
-    uint64_t btime;
-    if (read_boot_time(&btime) != 0) {
-        mxe_debug("procstat: /proc/stat btime: %s", strerror(errno));
-        return -1;
+    /* The boot time is read once: /proc/stat is long and costly to generate (every CPU's
+     * and every interrupt's counters), and the start time it yields never changes. */
+    static _Atomic uint64_t boot_time; /* 0 until read; a race reads the same value twice */
+    uint64_t btime = atomic_load_explicit(&boot_time, memory_order_relaxed);
+    if (btime == 0) {
+        if (read_boot_time(&btime) != 0) {
+            mxe_debug("procstat: /proc/stat btime: %s", strerror(errno));
+            return -1;
+        }
+        atomic_store_explicit(&boot_time, btime, memory_order_relaxed);
     }
     uint64_t open_fds;
     if (count_open_fds(&open_fds) != 0) {

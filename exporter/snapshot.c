@@ -145,7 +145,7 @@ void mxe_view_unref(mxe_view *v)
 }
 
 void mxe_view_set_inputs(mxe_view *v, const mxe_exporter_stats *stats,
-                         const mxe_process_stats *proc, mxe_hub *recycle)
+                         int (*read_proc)(mxe_process_stats *out), mxe_hub *recycle)
 {
     v->lazy = true;
     v->recycle = recycle;
@@ -154,9 +154,7 @@ void mxe_view_set_inputs(mxe_view *v, const mxe_exporter_stats *stats,
         snprintf(v->version, sizeof v->version, "%s", stats->mediamtx_version);
         v->stats.mediamtx_version = v->version;
     }
-    v->have_proc = proc != NULL;
-    if (proc)
-        v->proc = *proc;
+    v->read_proc = read_proc;
 }
 
 bool mxe_view_ready(const mxe_view *v, int64_t now_mono_ms)
@@ -193,6 +191,10 @@ static int render(mxe_view *v, int variant, int fmt, int enc)
         pthread_mutex_unlock(&v->recycle->mu);
     }
     int rc = 0;
+    if (want_plain && !v->proc_read) {
+        v->proc_read = true;
+        v->have_proc = v->read_proc && v->read_proc(&v->proc) == 0;
+    }
     if (want_plain) {
         mxe_exporter_stats st = v->stats;
         st.up = variant == MXE_VARIANT_LIVE;

@@ -1,7 +1,7 @@
 /* The standard process_* metrics the official Prometheus client libraries export,
- * read from /proc once per cycle. Unlimited resource limits are UINT64_MAX, as
- * client_golang reports them (prometheus/procfs parses "unlimited" as 2^64-1, which
- * Prometheus reads as 1.8446744073709552e+19). */
+ * read from /proc by the first scrape of a poll cycle (mxe_view_metrics). Unlimited resource limits
+ * are UINT64_MAX, as client_golang reports them (prometheus/procfs parses "unlimited" as 2^64-1,
+ * which Prometheus reads as 1.8446744073709552e+19). */
 #ifndef MXE_PROCSTAT_H
 #define MXE_PROCSTAT_H
 

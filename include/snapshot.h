@@ -66,8 +66,13 @@ typedef struct mxe_view {
     bool lazy;
     mxe_exporter_stats stats; /* stats.mediamtx_version points into version[] */
     char version[64];
+    /* process_* values: read by the view's first rendering, as client libraries read them
+     * when a scrape arrives, and shared by every body of the view (so at most once per
+     * cycle, and not at all in the cycles nobody scrapes). NULL: no process_* families. */
+    int (*read_proc)(mxe_process_stats *out);
+    bool proc_read; /* under render_mu: read_proc has run */
+    bool have_proc; /* under render_mu: it succeeded, proc holds the values */
     mxe_process_stats proc;
-    bool have_proc;
     struct mxe_hub *recycle;   /* takes the body buffers back when the view goes; NULL: freed */
     pthread_mutex_t render_mu; /* held while a body is rendered */
     atomic_uint rendered[2];   /* per variant: bit 1 << (format * 2 + encoding) once made */
@@ -78,10 +83,11 @@ mxe_view *mxe_view_new(void);
 mxe_view *mxe_view_ref(mxe_view *v);
 void mxe_view_unref(mxe_view *v);
 /* Make the view render its /metrics bodies on demand from these values (copied; the
- * per-stream series come from v->snap). `proc` NULL omits the process_* families.
+ * per-stream series come from v->snap) and the process_* values `read_proc` returns
+ * (mxe_procstat_read; NULL omits those families; a failed read omits them too).
  * `recycle` (may be NULL) lends and takes back the body buffers; it must outlive v. */
 void mxe_view_set_inputs(mxe_view *v, const mxe_exporter_stats *stats,
-                         const mxe_process_stats *proc, struct mxe_hub *recycle);
+                         int (*read_proc)(mxe_process_stats *out), struct mxe_hub *recycle);
 /* The /metrics body to serve now: LIVE when the last poll succeeded and is younger than
  * stale_after_ms at `now_mono_ms`, else STALE. The first call that wants a body renders
  * it (that format only; its gzip copy only when asked for); later calls, from any thread,

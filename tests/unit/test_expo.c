@@ -6,11 +6,14 @@
  * and validate them with tests/tools/check_exposition.py. The exporter's own version and
  * revision are replaced by @VERSION@ / @REVISION@ so the files do not change per commit. */
 #include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "expo.h"
@@ -387,9 +390,11 @@ static void check_help_sentences(const char *text)
             n_help++;
             bool mediamtx = strncmp(line + 7, "mediamtx_", 9) == 0 &&
                             strncmp(line + 7, "mediamtx_exporter_", 18) != 0;
+            bool process = strncmp(line + 7, "process_", 8) == 0;
             const char *want =
-                mediamtx ? ". Values come from a background poll of the MediaMTX API every 2 s."
-                         : ". Values are sampled by the background poll every 2 s.";
+                mediamtx  ? ". Values come from a background poll of the MediaMTX API every 2 s."
+                : process ? ". Values are read at most once per poll cycle, every 2 s."
+                          : ". Values are sampled by the background poll every 2 s.";
             size_t wl = strlen(want);
             REQUIRE((size_t)(end - line) > wl && memcmp(end - wl, want, wl) == 0,
                     "HELP without the sampling sentence: %.*s", (int)(end - line), line);
@@ -779,6 +784,39 @@ START_TEST(procstat_plausible)
     ck_assert(p.cpu_seconds_total >= 0 && p.cpu_seconds_total < 3600);
     ck_assert_msg(p.start_time_unix <= now + 2 && p.start_time_unix > now - 86400,
                   "start %.2f now %.0f", p.start_time_unix, now);
+
+    /* The descriptors, against a listing made here: four more open, counted exactly. */
+    int extra[4];
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_ge(extra[i] = open("/dev/null", O_RDONLY | O_CLOEXEC), 0);
+    mxe_process_stats q;
+    ck_assert_int_eq(mxe_procstat_read(&q), 0);
+    DIR *d = opendir("/proc/self/fd");
+    ck_assert_ptr_nonnull(d);
+    uint64_t listed = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        listed += e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d);
+    closedir(d);
+    ck_assert_uint_eq(q.open_fds, listed);
+    ck_assert_uint_eq(q.open_fds, p.open_fds + 4);
+    for (int i = 0; i < 4; i++)
+        close(extra[i]);
+
+    /* The start time: the btime line of /proc/stat, read here, plus the start in ticks. */
+    FILE *f = fopen("/proc/stat", "re");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    unsigned long long btime = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %llu", &btime) == 1)
+            break;
+    fclose(f);
+    ck_assert_uint_gt(btime, 0);
+    double ticks = (double)sysconf(_SC_CLK_TCK);
+    ck_assert(p.start_time_unix >= (double)btime && p.start_time_unix - (double)btime < 1e7);
+    double since_boot = p.start_time_unix - (double)btime; /* a whole number of ticks */
+    ck_assert_double_eq_tol(since_boot * ticks, (double)(long long)(since_boot * ticks + 0.5),
+                            1e-3);
 }
 END_TEST
 

@@ -2,6 +2,7 @@
  * byte for byte what mxe_expo_render() writes, and the same bytes for every thread. */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -14,6 +15,26 @@
 static const char *const names[] = {"cam/a", "cam/b", "studio"};
 
 static mxe_hub *recycle_hub; /* set by the recycling test */
+
+static const mxe_process_stats fixed_proc = {
+    .resident_bytes = 12345, .open_fds = 9, .max_fds = 1024};
+static atomic_int proc_reads; /* calls of the readers below */
+
+static int read_fixed_proc(mxe_process_stats *out)
+{
+    atomic_fetch_add(&proc_reads, 1);
+    *out = fixed_proc;
+    return 0;
+}
+
+static int read_no_proc(mxe_process_stats *out)
+{
+    (void)out;
+    atomic_fetch_add(&proc_reads, 1);
+    return -1; /* /proc unreadable */
+}
+
+static int (*proc_reader)(mxe_process_stats *) = read_fixed_proc;
 
 /* A view as the poll loop publishes it: a good poll of three streams at NOW. */
 static mxe_view *lazy_view(bool poll_ok, const char *version)
@@ -40,8 +61,8 @@ static mxe_view *lazy_view(bool poll_ok, const char *version)
     snprintf(vbuf, sizeof vbuf, "%s", version);
     mxe_exporter_stats st = {
         .up = poll_ok, .mediamtx_version = vbuf, .polls_total = 7, .poll_interval_s = 2.0};
-    mxe_process_stats proc = {.resident_bytes = 12345, .open_fds = 9, .max_fds = 1024};
-    mxe_view_set_inputs(v, &st, &proc, recycle_hub);
+    atomic_store(&proc_reads, 0);
+    mxe_view_set_inputs(v, &st, proc_reader, recycle_hub);
     memset(vbuf, 'x', sizeof vbuf - 1);
     return v;
 }
@@ -51,8 +72,8 @@ static void expect_body(mxe_buf *out, const mxe_view *v, mxe_expo_format fmt, bo
 {
     mxe_exporter_stats st = v->stats;
     st.up = live;
-    mxe_process_stats proc = {.resident_bytes = 12345, .open_fds = 9, .max_fds = 1024};
-    ck_assert_int_eq(mxe_expo_render(out, fmt, live ? &v->snap->streams : NULL, &st, &proc), 0);
+    const mxe_process_stats *proc = proc_reader == read_fixed_proc ? &fixed_proc : NULL;
+    ck_assert_int_eq(mxe_expo_render(out, fmt, live ? &v->snap->streams : NULL, &st, proc), 0);
 }
 
 static char *gunzip(const mxe_buf *gz, size_t *out_len)
@@ -86,7 +107,8 @@ START_TEST(nothing_rendered_until_asked)
         for (int k = 0; k < 2; k++)
             for (int e = 0; e < 2; e++)
                 ck_assert_uint_eq(v->metrics[f][k][e].len, 0);
-    mxe_view_unref(v); /* never asked: freed without rendering */
+    ck_assert_int_eq(atomic_load(&proc_reads), 0); /* nor reading /proc */
+    mxe_view_unref(v);                             /* never asked: freed without rendering */
 }
 END_TEST
 
@@ -123,9 +145,30 @@ START_TEST(live_body_is_rendered_once_and_exact)
         ck_assert(memcmp(plain, w->data, n) == 0);
         free(plain);
     }
+    /* Four bodies, one reading of the process values: every body shows the same ones. */
+    ck_assert_int_eq(atomic_load(&proc_reads), 1);
+    ck_assert_ptr_nonnull(strstr(want.data, "\nprocess_resident_memory_bytes 12345\n"));
     mxe_buf_free(&want);
     mxe_buf_free(&want_om);
     mxe_view_unref(v);
+}
+END_TEST
+
+/* /proc unreadable when the body is rendered: the process_* families are left out, the
+ * rest is served. */
+START_TEST(process_families_left_out_when_proc_fails)
+{
+    proc_reader = read_no_proc;
+    mxe_view *v = lazy_view(true, "v1.20.1");
+    mxe_buf want = MXE_BUF_INIT;
+    expect_body(&want, v, MXE_FMT_OPENMETRICS, true);
+    ck_assert_ptr_null(strstr(want.data, "process_"));
+    ck_assert_ptr_nonnull(strstr(want.data, "\nmediamtx_up 1\n"));
+    assert_same(mxe_view_metrics(v, MXE_FMT_OPENMETRICS, false, NOW), &want);
+    ck_assert_int_eq(atomic_load(&proc_reads), 1);
+    mxe_buf_free(&want);
+    mxe_view_unref(v);
+    proc_reader = read_fixed_proc;
 }
 END_TEST
 
@@ -202,6 +245,7 @@ START_TEST(concurrent_first_requests_share_one_rendering)
             free(plain);
         }
     }
+    ck_assert_int_eq(atomic_load(&proc_reads), 1);
     mxe_buf_free(&want[0]);
     mxe_buf_free(&want[1]);
     mxe_view_unref(v);
@@ -270,6 +314,7 @@ int main(void)
     tcase_add_test(tc, nothing_rendered_until_asked);
     tcase_add_test(tc, live_body_is_rendered_once_and_exact);
     tcase_add_test(tc, stale_body_after_a_failed_or_old_poll);
+    tcase_add_test(tc, process_families_left_out_when_proc_fails);
     tcase_add_test(tc, concurrent_first_requests_share_one_rendering);
     tcase_add_test(tc, body_buffers_are_recycled_through_the_hub);
     tcase_add_test(tc, view_without_inputs_serves_what_it_holds);
