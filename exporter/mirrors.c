@@ -173,8 +173,10 @@ void mxe_mirrors_submit(mxe_mirrors *m, mxe_snapshot *snap)
     pthread_mutex_lock(&m->mu);
     mxe_snapshot *old = m->pending;
     m->pending = snap;
-    pthread_cond_signal(&m->wake);
     pthread_mutex_unlock(&m->mu);
+    /* Signalled after the unlock: a worker woken under the lock would at once block on it
+     * again, a second wake-up per cycle. It re-checks `pending` under the lock. */
+    pthread_cond_signal(&m->wake);
     if (old)
         mxe_debug("mirrors: skipped snapshot %llu, a newer one replaced it",
                   (unsigned long long)old->seq);

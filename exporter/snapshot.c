@@ -260,9 +260,10 @@ void mxe_hub_publish(mxe_hub *h, mxe_view *v)
     pthread_mutex_lock(&h->mu);
     mxe_view *old = h->current;
     h->current = v;
-    if (h->listeners > 0) /* else nobody waits for it: spare the fan-out thread a wake-up */
-        pthread_cond_broadcast(&h->changed);
+    bool wake = h->listeners > 0; /* else nobody waits for it: spare the fan-out a wake-up */
     pthread_mutex_unlock(&h->mu);
+    if (wake) /* after the unlock, so the woken thread does not block on the lock at once */
+        pthread_cond_broadcast(&h->changed);
     mxe_view_unref(old); /* outside the lock: freeing a large view takes time */
 }
 
